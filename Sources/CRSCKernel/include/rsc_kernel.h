@@ -1,0 +1,87 @@
+/* rsc kernel: the hot loops of one noisy forward pass and of vote counting.
+ *
+ * Policy-free: no allocation, no I/O, no validation. The Swift side (Sources/RSC) validates the
+ * model file, builds an rsck_net whose memory it owns, allocates per-thread scratch of
+ * rsck_scratch_size() bytes, and calls in here. Numerics are described in docs/kernel.md. */
+#ifndef RSC_KERNEL_H
+#define RSC_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { RSCK_CONV = 1, RSCK_LINEAR = 2, RSCK_AVGPOOL = 3, RSCK_SUMPOOL = 4 };
+enum { RSCK_NEURON_NONE = 0, RSCK_NEURON_LIF = 1, RSCK_NEURON_IF = 2 };
+/* What a layer reads: real-valued maps (the coded input, or pools of it) or small non-negative
+ * integer maps (spikes, or sums of spikes after pooling). */
+enum { RSCK_ANALOG = 0, RSCK_COUNT = 1 };
+enum { RSCK_DIRECT = 0, RSCK_GAUSSIAN = 1, RSCK_GAUSSIAN_SHARED = 2, RSCK_POISSON = 3 };
+
+/* One layer of the plan. Maps are stored HWC (channels innermost); flatten is a no-op on memory
+ * (linear weights are permuted accordingly when the plan is built). */
+typedef struct rsck_layer {
+    int32_t kind, neuron, soft_reset, input_kind;
+    int32_t in_c, in_h, in_w, out_c, out_h, out_w;
+    int32_t kh, kw, sh, sw, ph, pw;
+
+    /* Weighted layers. Rows are indexed (ky, kx, in channel), each row holds out_c weights. */
+    const int8_t *w8;       /* [kh*kw*in_c][out_c], COUNT input: event-driven row adds      */
+    const int16_t *w16;     /* [kh*kw*in_c][out_c], ANALOG input: int16 x int16 -> int32     */
+    const float *scale;     /* [out_c] real weight = w * scale                                */
+    const float *bias;      /* [out_c]                                                        */
+    float in_mult;          /* COUNT input: real value of one count (1, or 1/(kh*kw) per avgpool) */
+
+    /* Neuron layers, fixed point: membrane unit u = S * 2^-frac_bits (S = max scale of the layer). */
+    const int32_t *cur_mult;  /* [out_c] COUNT input: current = acc * cur_mult + cur_bias        */
+    const int32_t *cur_bias;  /* [out_c]                                                          */
+    const double *an_mult;    /* [out_c] ANALOG input: current = acc * s_in * an_mult + an_bias   */
+    const double *an_bias;    /* [out_c]                                                          */
+    double cur_limit;         /* ANALOG input: currents saturate at +-cur_limit units            */
+    int32_t v_th, v_reset;    /* in membrane units                                              */
+    int32_t leak;             /* LIF: round(2^16 / tau)                                          */
+    int32_t last;             /* 1 for the last weighted layer (no neuron: its output is logits) */
+} rsck_layer;
+
+typedef struct rsck_net {
+    int32_t n_layers;
+    const rsck_layer *layers;
+    int32_t in_c, in_h, in_w;   /* model input, given channels-first (CHW) */
+    int32_t num_classes, time_steps, coding;
+    float sigma;
+} rsck_net;
+
+/* Philox4x32-10 key: derive with rsck_derive_key(seed, stream). */
+typedef struct rsck_key { uint32_t k0, k1; } rsck_key;
+
+/* Counter-based random numbers (Salmon et al. 2011, Random123's Philox4x32-10). */
+void rsck_philox4x32_10(const uint32_t ctr[4], rsck_key key, uint32_t out[4]);
+rsck_key rsck_derive_key(uint64_t seed, uint64_t stream);
+
+/* Standard normals for elements [0, n) of (pass, step) in phase: element i comes from counter
+ * (i / 4, step, pass, phase), lane i % 4, through Box-Muller on lane pairs. Exposed for tests. */
+void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n);
+
+/* Bytes of scratch one thread needs for this net (64-byte aligned memory expected). */
+size_t rsck_scratch_size(const rsck_net *net);
+
+/* One pass of the base SNN on caller-given inputs: T steps of d CHW floats (d = in_c*in_h*in_w).
+ * Writes the T-averaged logits. Single-threaded; scratch of rsck_scratch_size bytes. */
+void rsck_forward(const rsck_net *net, const float *inputs, void *scratch, double *logits);
+
+/* Runs passes [first_pass, first_pass + count) of phase with the model's coding on x (d CHW
+ * floats) and adds each pass's argmax to votes[num_classes]. Parallel over passes with nthreads
+ * OpenMP threads, each using scratch[thread]; the votes do not depend on nthreads. */
+void rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
+                      uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
+                      uint64_t *votes);
+
+/* Hardware threads OpenMP would use by default. */
+int rsck_max_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,30 @@
+/* Internal to the kernel target: shared between its .c files, never exported. */
+#ifndef RSC_KERNEL_INTERNAL_H
+#define RSC_KERNEL_INTERNAL_H
+
+#include "rsc_kernel.h"
+
+#define RSCK_HIDDEN __attribute__((visibility("hidden")))
+
+/* Runtime dispatch to AVX-512 / AVX2 variants of the hot loops, with a baseline x86-64 fallback so
+ * the library runs on any x86-64 CPU (a -march=native build would die with SIGILL on older ones). */
+#if defined(__x86_64__) && defined(__clang__)
+#define RSCK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define RSCK_CLONES
+#endif
+
+RSCK_HIDDEN void rsck_poisson(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step,
+                              const float *x, float *out, size_t n);
+
+/* Per-layer kernels (kernel_layers.c). Maps are HWC. */
+RSCK_HIDDEN double rsck_quantize16(const float *in, int16_t *q, size_t n);
+RSCK_HIDDEN void rsck_dense(const rsck_layer *L, const int16_t *q, int32_t *acc);
+RSCK_HIDDEN void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events);
+RSCK_HIDDEN void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes);
+RSCK_HIDDEN void rsck_neuron_analog(const rsck_layer *L, const int32_t *acc, double s_in, int32_t *v,
+                                    uint16_t *spikes);
+RSCK_HIDDEN void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out);
+RSCK_HIDDEN void rsck_pool_analog(const rsck_layer *L, const float *in, float *out);
+
+#endif

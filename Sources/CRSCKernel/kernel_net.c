@@ -1,0 +1,213 @@
+/* One forward pass of the SNN over T steps, and the OpenMP loop over noisy passes that counts the
+ * base classifier's votes. Scratch memory is carved from a caller-provided block: nothing here
+ * allocates, so the per-pass loop never touches the allocator. */
+#include "kernel_internal.h"
+
+#include <omp.h>
+#include <string.h>
+
+#define ALIGN 64
+#define MAX_LAYERS 256
+
+/* Pointers into one thread's scratch block. */
+typedef struct workspace {
+    float *z;          /* coded input u_t, CHW, d floats               */
+    float *noise;      /* Gaussian draws, d floats                      */
+    float *xin;        /* u_t as HWC (aliases z when C == 1)            */
+    int16_t *q;        /* int16 copy of an analog map                   */
+    int32_t *acc;      /* accumulators of one weighted layer            */
+    int32_t *events;   /* indices of non-zero inputs of one layer       */
+    double *logits;    /* running sum over steps of the last layer      */
+    uint64_t *votes;   /* per-thread vote counts                        */
+    void *out[MAX_LAYERS];      /* layer outputs: uint16 (COUNT) or float (ANALOG) maps */
+    int32_t *v[MAX_LAYERS];     /* membranes of neuron layers                           */
+} workspace;
+
+static size_t layer_out_n(const rsck_layer *L) { return (size_t)L->out_c * L->out_h * L->out_w; }
+static size_t layer_in_n(const rsck_layer *L) { return (size_t)L->in_c * L->in_h * L->in_w; }
+static size_t up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+/* Output of layer i is COUNT unless it is a pool over an analog map or the last layer. */
+static int out_is_analog(const rsck_layer *L) {
+    return (L->kind == RSCK_AVGPOOL || L->kind == RSCK_SUMPOOL) && L->input_kind == RSCK_ANALOG;
+}
+
+/* Walks the layout once; with base == NULL it only measures. */
+static size_t carve(const rsck_net *net, char *base, workspace *ws) {
+    const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
+    size_t off = 0, max_q = 0, max_acc = 0, max_ev = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const rsck_layer *L = &net->layers[i];
+        if (L->kind == RSCK_CONV || L->kind == RSCK_LINEAR) {
+            if (layer_out_n(L) > max_acc) max_acc = layer_out_n(L);
+            if (L->input_kind == RSCK_ANALOG && layer_in_n(L) > max_q) max_q = layer_in_n(L);
+            if (L->input_kind == RSCK_COUNT && layer_in_n(L) > max_ev) max_ev = layer_in_n(L);
+        }
+    }
+#define TAKE(field, type, count)                                        \
+    do {                                                                \
+        if (base) ws->field = (type *)(void *)(base + off);             \
+        off += up((size_t)(count) * sizeof(type));                      \
+    } while (0)
+    TAKE(z, float, d);
+    TAKE(noise, float, d);
+    TAKE(xin, float, d);
+    TAKE(q, int16_t, max_q);
+    TAKE(acc, int32_t, max_acc);
+    TAKE(events, int32_t, max_ev);
+    TAKE(logits, double, net->num_classes);
+    TAKE(votes, uint64_t, net->num_classes);
+#undef TAKE
+    for (int i = 0; i < net->n_layers; i++) {
+        const rsck_layer *L = &net->layers[i];
+        const size_t n = layer_out_n(L);
+        if (base) ws->out[i] = base + off;
+        off += up(n * (out_is_analog(L) ? sizeof(float) : sizeof(uint16_t)));
+        if (L->neuron != RSCK_NEURON_NONE) {
+            if (base) ws->v[i] = (int32_t *)(void *)(base + off);
+            off += up(n * sizeof(int32_t));
+        }
+    }
+    return off;
+}
+
+size_t rsck_scratch_size(const rsck_net *net) { return carve(net, NULL, NULL); }
+
+int rsck_max_threads(void) { return omp_get_max_threads(); }
+
+static void pass_begin(const rsck_net *net, workspace *ws) {
+    for (int i = 0; i < net->n_layers; i++) {
+        const rsck_layer *L = &net->layers[i];
+        if (L->neuron == RSCK_NEURON_NONE) continue;
+        int32_t *v = ws->v[i];
+        const size_t n = layer_out_n(L);
+        for (size_t j = 0; j < n; j++) v[j] = L->v_reset;
+    }
+    memset(ws->logits, 0, (size_t)net->num_classes * sizeof(double));
+}
+
+/* One time step on the coded input ws->z (CHW). */
+static void step(const rsck_net *net, workspace *ws) {
+    const int C = net->in_c;
+    const size_t hw = (size_t)net->in_h * net->in_w;
+    const float *in_analog = ws->z;
+    if (C > 1) {
+        for (int c = 0; c < C; c++)
+            for (size_t p = 0; p < hw; p++) ws->xin[p * C + c] = ws->z[(size_t)c * hw + p];
+        in_analog = ws->xin;
+    }
+    const void *in = in_analog;
+    for (int i = 0; i < net->n_layers; i++) {
+        const rsck_layer *L = &net->layers[i];
+        if (L->kind == RSCK_AVGPOOL || L->kind == RSCK_SUMPOOL) {
+            if (L->input_kind == RSCK_ANALOG)
+                rsck_pool_analog(L, (const float *)in, (float *)ws->out[i]);
+            else
+                rsck_pool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
+            in = ws->out[i];
+            continue;
+        }
+        double s_in = 1.0;
+        if (L->input_kind == RSCK_ANALOG) {
+            s_in = rsck_quantize16((const float *)in, ws->q, layer_in_n(L));
+            rsck_dense(L, ws->q, ws->acc);
+        } else {
+            rsck_event(L, (const uint16_t *)in, ws->acc, ws->events);
+        }
+        if (L->last) {
+            const double m = L->input_kind == RSCK_ANALOG ? s_in : (double)L->in_mult;
+            for (int o = 0; o < L->out_c; o++)
+                ws->logits[o] += (double)ws->acc[o] * (m * (double)L->scale[o]) + (double)L->bias[o];
+            return;
+        }
+        if (L->input_kind == RSCK_ANALOG)
+            rsck_neuron_analog(L, ws->acc, s_in, ws->v[i], (uint16_t *)ws->out[i]);
+        else
+            rsck_neuron_count(L, ws->acc, ws->v[i], (uint16_t *)ws->out[i]);
+        in = ws->out[i];
+    }
+}
+
+/* Mean logits over T; returns the argmax (lowest index on ties). */
+static int pass_end(const rsck_net *net, workspace *ws, double *logits) {
+    int best = 0;
+    for (int k = 0; k < net->num_classes; k++) {
+        const double l = ws->logits[k] / net->time_steps;
+        if (logits) logits[k] = l;
+        if (l > ws->logits[best] / net->time_steps) best = k;
+    }
+    return best;
+}
+
+void rsck_forward(const rsck_net *net, const float *inputs, void *scratch, double *logits) {
+    workspace ws;
+    carve(net, (char *)scratch, &ws);
+    const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
+    pass_begin(net, &ws);
+    for (int t = 0; t < net->time_steps; t++) {
+        memcpy(ws.z, inputs + (size_t)t * d, d * sizeof(float));
+        step(net, &ws);
+    }
+    pass_end(net, &ws, logits);
+}
+
+/* The coded input of step t of a pass into ws->z. Direct and shared-noise coding build it at t = 0
+ * only: it is the same for every step of the pass. */
+static void code_input(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
+                       uint32_t pass, uint32_t t, workspace *ws) {
+    const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
+    const float sigma = net->sigma;
+    switch (net->coding) {
+    case RSCK_GAUSSIAN:
+        rsck_gaussian(key, phase, pass, t, ws->noise, d);
+        for (size_t i = 0; i < d; i++) ws->z[i] = x[i] + sigma * ws->noise[i];
+        break;
+    case RSCK_GAUSSIAN_SHARED:
+        if (t == 0) {
+            rsck_gaussian(key, phase, pass, 0, ws->noise, d);
+            for (size_t i = 0; i < d; i++) ws->z[i] = x[i] + sigma * ws->noise[i];
+        }
+        break;
+    case RSCK_POISSON:
+        rsck_poisson(key, phase, pass, t, x, ws->z, d);
+        break;
+    default: /* direct */
+        if (t == 0) memcpy(ws->z, x, d * sizeof(float));
+        break;
+    }
+}
+
+void rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
+                      uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
+                      uint64_t *votes) {
+    const int K = net->num_classes;
+    /* Passes are handed out in blocks from a shared counter: spike counts, hence pass costs, vary
+     * with the noise, so a static split would leave threads idle. (Hand-rolled rather than
+     * schedule(dynamic): clang >= 19 emits __kmpc_dispatch_deinit, absent from Debian's libomp 14.) */
+    const uint32_t block = 16;
+    uint64_t next = 0;
+#pragma omp parallel num_threads(nthreads)
+    {
+        workspace ws;
+        carve(net, (char *)scratch[omp_get_thread_num()], &ws);
+        memset(ws.votes, 0, (size_t)K * sizeof(uint64_t));
+        for (;;) {
+            uint64_t begin;
+#pragma omp atomic capture
+            { begin = next; next += block; }
+            if (begin >= count) break;
+            const uint32_t end = (uint32_t)(count - begin < block ? count : begin + block);
+            for (uint32_t p = (uint32_t)begin; p < end; p++) {
+                const uint32_t pass = first_pass + p;
+                pass_begin(net, &ws);
+                for (int t = 0; t < net->time_steps; t++) {
+                    code_input(net, x, key, phase, pass, (uint32_t)t, &ws);
+                    step(net, &ws);
+                }
+                ws.votes[pass_end(net, &ws, NULL)]++;
+            }
+        }
+#pragma omp critical(rsck_votes)
+        for (int k = 0; k < K; k++) votes[k] += ws.votes[k];
+    }
+}

@@ -1,0 +1,108 @@
+import CRSCKernel
+import Foundation
+
+/// What a loaded model is: its input, classes, time steps and coding.
+public struct ModelInfo: Sendable, Equatable {
+    public let name: String
+    /// Channels-first input shape; inputs are flat arrays of `inputShape.count` floats.
+    public let inputShape: Shape3
+    public let numClasses: Int
+    public let timeSteps: Int
+    public let coding: Coding
+    /// Noise scale per step (0 for direct and poisson coding).
+    public let sigma: Double
+    public let classNames: [String]
+    public let numLayers: Int
+
+    /// The noise scale the certified radius is expressed in: the pass sees T independent draws
+    /// for `gaussian` coding, i.e. smooths (x, ..., x) in R^(dT), where an input perturbation moves
+    /// that point sqrt(T) times as far, hence sigma / sqrt(T). `gaussian-shared`: sigma.
+    /// nil where the coding gives no certificate.
+    public var sigmaEffective: Double? {
+        switch coding {
+        case .gaussian: return sigma / Double(timeSteps).squareRoot()
+        case .gaussianShared: return sigma
+        case .direct, .poisson: return nil
+        }
+    }
+}
+
+/// A loaded RSC spiking network. Immutable after loading: share one instance between threads.
+public final class Model: Sendable {
+    public let info: ModelInfo
+    let plan: NetworkPlan
+
+    /// Loads and validates an `.rscm` file.
+    public convenience init(contentsOf url: URL) throws {
+        try self.init(path: url.path)
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(description: ModelFileParser.load(path: path))
+    }
+
+    /// Loads a model from the bytes of an `.rscm` file.
+    public convenience init(bytes: [UInt8]) throws {
+        try self.init(description: ModelFileParser.parse(bytes))
+    }
+
+    init(description m: ModelDescription) throws {
+        plan = try NetworkPlan(m)
+        info = ModelInfo(name: m.name, inputShape: m.input, numClasses: m.numClasses, timeSteps: m.timeSteps,
+                         coding: m.coding, sigma: Double(m.sigma), classNames: m.classNames,
+                         numLayers: m.layers.count)
+    }
+
+    /// Runs the base SNN once on caller-given per-step inputs (T x d floats, e.g. already noised)
+    /// and returns the T-averaged logits.
+    public func forward(_ inputs: [Float]) throws -> [Double] {
+        var logits = [Double](repeating: 0, count: info.numClasses)
+        try inputs.withUnsafeBufferPointer { i in
+            try logits.withUnsafeMutableBufferPointer { try forward(i, logits: $0) }
+        }
+        return logits
+    }
+
+    /// The same on caller-owned memory (no copies); logits needs room for numClasses values.
+    public func forward(_ inputs: UnsafeBufferPointer<Float>, logits: UnsafeMutableBufferPointer<Double>) throws {
+        let d = info.inputShape.count, T = info.timeSteps
+        guard inputs.count == T * d else {
+            throw RSCError.inputSize("forward takes T x d = \(T) x \(d) = \(T * d) floats, got \(inputs.count)")
+        }
+        guard logits.count >= info.numClasses else {
+            throw RSCError.inputSize("logits has room for \(logits.count) values, the model has \(info.numClasses) classes")
+        }
+        try InputCheck.values(inputs, name: "inputs")
+        let scratch = try Scratch(bytes: plan.scratchBytes, threads: 1)
+        withUnsafePointer(to: plan.net) { net in
+            rsck_forward(net, inputs.baseAddress, scratch.blocks[0], logits.baseAddress)
+        }
+    }
+}
+
+/// Input validation shared by forward, predict and certify.
+enum InputCheck {
+    static func values(_ x: UnsafeBufferPointer<Float>, name: String) throws {
+        for (i, v) in x.enumerated() where !(abs(v) <= Limits.maxInputMagnitude) {
+            if v.isNaN || v.isInfinite { throw RSCError.inputValue("\(name)[\(i)] is \(v); inputs must be finite") }
+            throw RSCError.inputValue("\(name)[\(i)] is \(v); |x| must be at most \(Limits.maxInputMagnitude)")
+        }
+    }
+}
+
+/// Per-thread kernel scratch for one call, 64-byte aligned, freed when the call ends.
+final class Scratch {
+    private(set) var blocks: [UnsafeMutableRawPointer?] = []
+
+    init(bytes: Int, threads: Int) throws {
+        for _ in 0..<threads {
+            var p: UnsafeMutableRawPointer?
+            guard posix_memalign(&p, 64, max(bytes, 64)) == 0, p != nil else {
+                throw RSCError.outOfMemory("cannot allocate \(threads) x \(bytes) bytes of scratch")
+            }
+            blocks.append(p)
+        }
+    }
+
+    deinit { for p in blocks { free(p) } }
+}

@@ -1,0 +1,181 @@
+import CRSCKernel
+import Foundation
+
+/// The runnable form of a model: the kernel's C structs (Sources/CRSCKernel/include/rsc_kernel.h)
+/// and the repacked weights they point to, owned here and immutable after init, so one plan is
+/// shared by any number of threads. How real values map to integers is in docs/kernel.md.
+final class NetworkPlan: @unchecked Sendable {
+    private(set) var net = rsck_net()
+    private var layers: UnsafeMutablePointer<rsck_layer>?
+    private var allocations: [UnsafeMutableRawPointer] = []
+    /// Bytes of scratch one thread needs (rsck_scratch_size).
+    private(set) var scratchBytes = 0
+
+    /// Largest input magnitude a dense layer is sized for; its currents saturate beyond that.
+    static let analogRange = 64.0
+    /// Membrane values and currents stay within +-2^30, half of int32, leaving room for rounding.
+    static let fixedPointBudget = 1073741824.0
+
+    init(_ m: ModelDescription) throws {
+        var planned: [rsck_layer] = []
+        var analog = true                  // layer input: the coded image (or pools of it) vs spikes
+        var memory = m.input               // the (C, H, W) map as laid out in memory (HWC)
+        var inMult = 1.0                   // real value of one count of a spike map
+        var maxCount = 1                   // largest count a spike map can hold
+        do {
+            for (i, d) in m.layers.enumerated() {
+                let label = "layer \(i) (\(d.kind))"
+                switch d.kind {
+                case .flatten:
+                    continue  // HWC memory stays; weighted layers after it read it through a permutation
+                case .avgpool2d, .sumpool2d:
+                    guard d.input == memory else { throw RSCError.unsupported("\(label): pooling a flattened vector") }
+                    var L = geometry(d, input: memory)
+                    L.kind = d.kind == .avgpool2d ? Int32(RSCK_AVGPOOL) : Int32(RSCK_SUMPOOL)
+                    L.input_kind = analog ? Int32(RSCK_ANALOG) : Int32(RSCK_COUNT)
+                    if !analog {
+                        maxCount *= d.kernel.h * d.kernel.w
+                        guard maxCount <= Int(UInt16.max) else {
+                            throw RSCError.limit("\(label): pooled spike counts can reach \(maxCount), more than 65535")
+                        }
+                        if d.kind == .avgpool2d { inMult /= Double(d.kernel.h * d.kernel.w) }
+                    }
+                    planned.append(L)
+                    memory = d.output
+                case .conv2d, .linear:
+                    let isLast = d.neuron == .none
+                    var L = try weighted(d, memory: memory, analog: analog, inMult: inMult, maxCount: maxCount,
+                                         timeSteps: m.timeSteps, label: label)
+                    L.last = isLast ? 1 : 0
+                    planned.append(L)
+                    analog = false
+                    memory = d.output
+                    inMult = 1
+                    maxCount = 1
+                }
+            }
+            let p = try allocate(planned)
+            layers = p
+            net.n_layers = Int32(planned.count)
+            net.layers = UnsafePointer(p)
+            net.in_c = Int32(m.input.channels); net.in_h = Int32(m.input.height); net.in_w = Int32(m.input.width)
+            net.num_classes = Int32(m.numClasses)
+            net.time_steps = Int32(m.timeSteps)
+            net.coding = Int32(m.coding.rawValue)
+            net.sigma = m.sigma
+            scratchBytes = withUnsafePointer(to: net) { rsck_scratch_size($0) }
+        } catch {
+            release()
+            throw error
+        }
+    }
+
+    deinit { release() }
+
+    private func release() {
+        for p in allocations { free(p) }
+        allocations = []
+    }
+
+    /// 64-byte aligned copy owned by the plan.
+    private func allocate<T>(_ values: [T]) throws -> UnsafeMutablePointer<T> {
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(1, values.count * MemoryLayout<T>.stride)
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            throw RSCError.outOfMemory("cannot allocate \(bytes) bytes for the network plan")
+        }
+        allocations.append(raw)
+        let p = raw.bindMemory(to: T.self, capacity: max(1, values.count))
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { p.initialize(from: base, count: values.count) }
+        }
+        return p
+    }
+
+    private func geometry(_ d: LayerDescription, input: Shape3) -> rsck_layer {
+        var L = rsck_layer()
+        L.in_c = Int32(input.channels); L.in_h = Int32(input.height); L.in_w = Int32(input.width)
+        L.out_c = Int32(d.output.channels); L.out_h = Int32(d.output.height); L.out_w = Int32(d.output.width)
+        L.kh = Int32(d.kernel.h); L.kw = Int32(d.kernel.w)
+        L.sh = Int32(d.stride.h); L.sw = Int32(d.stride.w)
+        L.ph = Int32(d.padding.h); L.pw = Int32(d.padding.w)
+        return L
+    }
+
+    /// Conv or linear: weights repacked to rows (ky, kx, input position in memory) of out_c values,
+    /// and for neuron layers the fixed-point constants.
+    private func weighted(_ d: LayerDescription, memory: Shape3, analog: Bool, inMult: Double, maxCount: Int,
+                          timeSteps: Int, label: String) throws -> rsck_layer {
+        var L = geometry(d, input: d.input)
+        L.kind = d.kind == .conv2d ? Int32(RSCK_CONV) : Int32(RSCK_LINEAR)
+        L.input_kind = analog ? Int32(RSCK_ANALOG) : Int32(RSCK_COUNT)
+        L.in_mult = Float(inMult)
+
+        // A vector input that is a flattened map lives in memory in HWC order; PyTorch's flatten,
+        // which the weights follow, is CHW. logicalChannel[m] maps memory position m back.
+        let inC = d.input.channels, outC = d.output.channels, kh = d.kernel.h, kw = d.kernel.w
+        var logicalChannel = Array(0..<inC)
+        if d.input.height == 1, d.input.width == 1, memory.height * memory.width > 1 {
+            let (C, H, W) = (memory.channels, memory.height, memory.width)
+            for y in 0..<H { for x in 0..<W { for c in 0..<C { logicalChannel[(y * W + x) * C + c] = c * H * W + y * W + x } } }
+        }
+        var rows = [Int8](repeating: 0, count: kh * kw * inC * outC)
+        var l1 = [Int](repeating: 0, count: outC)
+        for o in 0..<outC {
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    for m in 0..<inC {
+                        let w = d.weights[((o * inC + logicalChannel[m]) * kh + ky) * kw + kx]
+                        rows[((ky * kw + kx) * inC + m) * outC + o] = w
+                        l1[o] += abs(Int(w))
+                    }
+                }
+            }
+        }
+        if analog { L.w16 = UnsafePointer(try allocate(rows.map { Int16($0) })) } else { L.w8 = UnsafePointer(try allocate(rows)) }
+        L.scale = UnsafePointer(try allocate(d.scales))
+        L.bias = UnsafePointer(try allocate(d.biases))
+        guard d.neuron != .none else { return L }
+
+        // Fixed point: membrane unit u = S * 2^-F with S the largest channel scale, F as large as the
+        // worst case over T steps allows: |v| <= (T + 1) * (max|I| + |v_th| + |v_reset|) <= 2^30.
+        L.neuron = d.neuron == .lif ? Int32(RSCK_NEURON_LIF) : Int32(RSCK_NEURON_IF)
+        L.soft_reset = d.softReset ? 1 : 0
+        let S = Double(d.scales.max()!)
+        let steps = Double(timeSteps + 1)
+        var chosen: (f: Double, limit: Double)?
+        for F in stride(from: 20, through: 0, by: -1) {
+            let u = Double(1 << F) / S  // membrane units per real unit
+            let fixedV = abs(Double(d.vThreshold)) * u + abs(Double(d.vReset)) * u + 2
+            var maxI = 0.0
+            for o in 0..<outC {
+                let b = abs(Double(d.biases[o])) * u
+                if analog {
+                    maxI = max(maxI, Self.analogRange * Double(l1[o]) * Double(d.scales[o]) * u + b)
+                } else {
+                    let mult = (Double(d.scales[o]) * inMult * u).rounded()
+                    maxI = max(maxI, Double(maxCount * l1[o]) * mult + b.rounded())
+                }
+            }
+            if steps * (maxI + fixedV) <= Self.fixedPointBudget {
+                chosen = (u, Self.fixedPointBudget / steps - fixedV)
+                break
+            }
+        }
+        guard let (u, limit) = chosen else {
+            throw RSCError.unsupported("\(label): thresholds or biases too large relative to the weights for 32-bit fixed point")
+        }
+        L.v_th = Int32((Double(d.vThreshold) * u).rounded())
+        L.v_reset = Int32((Double(d.vReset) * u).rounded())
+        L.leak = d.neuron == .lif ? Int32((65536.0 / Double(d.tau)).rounded()) : 0
+        if analog {
+            L.an_mult = UnsafePointer(try allocate(d.scales.map { Double($0) * u }))
+            L.an_bias = UnsafePointer(try allocate(d.biases.map { Double($0) * u }))
+            L.cur_limit = limit
+        } else {
+            L.cur_mult = UnsafePointer(try allocate(d.scales.map { Int32((Double($0) * inMult * u).rounded()) }))
+            L.cur_bias = UnsafePointer(try allocate(d.biases.map { Int32((Double($0) * u).rounded()) }))
+        }
+        return L
+    }
+}

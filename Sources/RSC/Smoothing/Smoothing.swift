@@ -1,0 +1,137 @@
+import CRSCKernel
+import Synchronization
+
+/// PREDICT and CERTIFY exactly as in Cohen et al. (2019), Algorithms 1 and 2, on top of the
+/// kernel's vote counting. The noise of pass p in phase q is keyed by (seed, stream) and counted
+/// by (element block, step, p, q): the three phases below never share a draw.
+enum Phase: UInt32 {
+    case predict = 0, select = 1, estimate = 2
+}
+
+extension Model {
+    /// Threads used when a call asks for 0: set by `rsc_set_num_threads`; 0 = all hardware threads.
+    public static var defaultThreadCount: Int {
+        get { defaultThreads.load(ordering: .relaxed) }
+        set { defaultThreads.store(max(0, newValue), ordering: .relaxed) }
+    }
+
+    /// The smoothed prediction g(x) = argmax_c P(f(x + noise) = c), or abstention.
+    public func predict(_ x: [Float], parameters p: PredictParameters = PredictParameters(),
+                        progress: ProgressHandler? = nil) throws -> Prediction {
+        try x.withUnsafeBufferPointer { try predict($0, parameters: p, progress: progress) }
+    }
+
+    /// Certifies x: the smoothed classifier's prediction and an L2 radius around x within which it
+    /// provably does not change (with probability at least 1 - alpha over the noise).
+    public func certify(_ x: [Float], parameters p: CertifyParameters = CertifyParameters(),
+                        progress: ProgressHandler? = nil) throws -> Certificate {
+        try x.withUnsafeBufferPointer { try certify($0, parameters: p, progress: progress) }
+    }
+
+    public func predict(_ x: UnsafeBufferPointer<Float>, parameters p: PredictParameters,
+                 progress: ProgressHandler?) throws -> Prediction {
+        try checkInput(x)
+        try checkPasses(p.n, name: "n")
+        try checkAlpha(p.alpha)
+        let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads, passes: p.n)
+        let counts = try counter.count(.predict, passes: p.n) { progress?(Double($0) / Double(p.n)) ?? true }
+        // Top two by count, lowest index first on ties.
+        let order = counts.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        let (a, b) = (order[0], order[1])
+        let pValue = Statistics.binomialTestPValue(counts[a], n: counts[a] + counts[b], p: 0.5)
+        return Prediction(label: pValue <= p.alpha ? a : nil, top: a, runnerUp: b, countTop: counts[a],
+                          countRunnerUp: counts[b], pValue: pValue, counts: counts)
+    }
+
+    public func certify(_ x: UnsafeBufferPointer<Float>, parameters p: CertifyParameters,
+                 progress: ProgressHandler?) throws -> Certificate {
+        guard let sigmaEff = info.sigmaEffective else {
+            throw RSCError.unsupported("certify needs gaussian or gaussian-shared coding; this model uses \(info.coding.name) coding, which gives no certificate (use predict)")
+        }
+        try checkInput(x)
+        try checkPasses(p.n0, name: "n0")
+        try checkPasses(p.n, name: "n")
+        try checkAlpha(p.alpha)
+        let total = Double(p.n0) + Double(p.n)
+        let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads,
+                                      passes: max(p.n0, p.n))
+        let selection = try counter.count(.select, passes: p.n0) { progress?(Double($0) / total) ?? true }
+        let selected = argmax(selection)
+        let estimation = try counter.count(.estimate, passes: p.n) { progress?((Double(p.n0) + Double($0)) / total) ?? true }
+        let nA = estimation[selected]
+        let pA = Statistics.clopperPearsonLower(successes: nA, trials: p.n, alpha: p.alpha)
+        guard pA >= 0.5 else {
+            return Certificate(label: nil, selected: selected, countSelected: nA, pALower: pA, radius: 0)
+        }
+        return Certificate(label: selected, selected: selected, countSelected: nA, pALower: pA,
+                           radius: sigmaEff * Statistics.normalQuantile(pA))
+    }
+
+    /// The most voted class, the lowest index on ties.
+    private func argmax(_ counts: [Int]) -> Int {
+        var best = 0
+        for (k, c) in counts.enumerated() where c > counts[best] { best = k }
+        return best
+    }
+
+    private func checkInput(_ x: UnsafeBufferPointer<Float>) throws {
+        guard x.count == info.inputShape.count else {
+            throw RSCError.inputSize("x has \(x.count) values, the model takes \(info.inputShape.count) (\(info.inputShape))")
+        }
+        try InputCheck.values(x, name: "x")
+    }
+
+    private func checkPasses(_ n: Int, name: String) throws {
+        guard n >= 1 else { throw RSCError.invalidArgument("\(name) is \(n), at least 1 pass is needed") }
+        guard n <= Limits.maxPasses else { throw RSCError.invalidArgument("\(name) is \(n), more than \(Limits.maxPasses)") }
+    }
+
+    private func checkAlpha(_ alpha: Double) throws {
+        guard alpha > 0, alpha < 1 else { throw RSCError.invalidArgument("alpha is \(alpha), it must lie in (0, 1)") }
+    }
+}
+
+private let defaultThreads = Atomic<Int>(0)
+
+/// Counts base-classifier votes over chunks of passes, reporting progress between chunks (outside
+/// the OpenMP region, so the callback runs on the caller's thread) and stopping when it says so.
+struct VoteCounter {
+    static let chunk = 2048
+    let model: Model
+    let x: UnsafeBufferPointer<Float>
+    let key: rsck_key
+    let threads: Int
+    let scratch: Scratch
+
+    init(model: Model, x: UnsafeBufferPointer<Float>, seed: UInt64, stream: UInt64, threads requested: Int,
+         passes: Int) throws {
+        guard requested >= 0 else { throw RSCError.invalidArgument("threads is \(requested), it must be >= 0") }
+        let fallback = Model.defaultThreadCount > 0 ? Model.defaultThreadCount : Int(rsck_max_threads())
+        // More threads than passes would only idle.
+        threads = max(1, min(requested > 0 ? requested : fallback, passes, 1024))
+        self.model = model
+        self.x = x
+        key = rsck_derive_key(seed, stream)
+        scratch = try Scratch(bytes: model.plan.scratchBytes, threads: threads)
+    }
+
+    func count(_ phase: Phase, passes n: Int, progress: (Int) -> Bool) throws -> [Int] {
+        var votes = [UInt64](repeating: 0, count: model.info.numClasses)
+        var done = 0
+        while done < n {
+            guard progress(done) else { throw RSCError.cancelled("cancelled by the progress callback after \(done) of \(n) passes") }
+            let m = min(Self.chunk * threads, n - done)
+            withUnsafePointer(to: model.plan.net) { net in
+                scratch.blocks.withUnsafeBufferPointer { blocks in
+                    votes.withUnsafeMutableBufferPointer { v in
+                        rsck_count_votes(net, x.baseAddress, key, phase.rawValue, UInt32(done), UInt32(m),
+                                         Int32(threads), blocks.baseAddress, v.baseAddress)
+                    }
+                }
+            }
+            done += m
+        }
+        guard progress(n) else { throw RSCError.cancelled("cancelled by the progress callback after \(n) of \(n) passes") }
+        return votes.map { Int($0) }
+    }
+}

@@ -1,0 +1,45 @@
+import CRSCKernel
+import XCTest
+
+final class PhiloxTests: XCTestCase {
+    /// Random123's kat_vectors for philox4x32-10.
+    func testKnownAnswers() {
+        let cases: [([UInt32], rsck_key, [UInt32])] = [
+            ([0, 0, 0, 0], rsck_key(k0: 0, k1: 0), [0x6627_E8D5, 0xE169_C58D, 0xBC57_AC4C, 0x9B00_DBD8]),
+            ([.max, .max, .max, .max], rsck_key(k0: .max, k1: .max), [0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD]),
+            ([0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344], rsck_key(k0: 0xA409_3822, k1: 0x299F_31D0),
+             [0xD16C_FE09, 0x94FD_CCEB, 0x5001_E420, 0x2412_6EA1]),
+        ]
+        for (ctr, key, expected) in cases {
+            var out = [UInt32](repeating: 0, count: 4)
+            rsck_philox4x32_10(ctr, key, &out)
+            XCTAssertEqual(out, expected)
+        }
+    }
+
+    func testDerivedKeysDifferPerSeedAndStream() {
+        let keys = [(0, 0), (0, 1), (1, 0), (1, 1), (UInt64.max, 0), (0, 1 << 32)].map { rsck_derive_key($0.0, $0.1) }
+        let distinct = Set(keys.map { UInt64($0.k0) << 32 | UInt64($0.k1) })
+        XCTAssertEqual(distinct.count, keys.count)
+    }
+
+    /// Moments and tail of the Box-Muller normals; and that element i does not depend on how many
+    /// elements are requested (a pass generates d of them; a partial last block must agree).
+    func testGaussianStream() {
+        let n = 400_000
+        var z = [Float](repeating: 0, count: n)
+        rsck_gaussian(rsck_derive_key(42, 7), 1, 3, 2, &z, n)
+        let mean = z.reduce(0.0) { $0 + Double($1) } / Double(n)
+        let variance = z.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)
+        XCTAssertEqual(mean, 0, accuracy: 5 / Double(n).squareRoot())
+        XCTAssertEqual(variance, 1, accuracy: 0.01)
+        let beyond2 = Double(z.filter { abs($0) > 2 }.count) / Double(n)
+        XCTAssertEqual(beyond2, 0.0455, accuracy: 0.002)
+        var head = [Float](repeating: 0, count: 7)
+        rsck_gaussian(rsck_derive_key(42, 7), 1, 3, 2, &head, 7)
+        XCTAssertEqual(head, Array(z[0..<7]))
+        var other = [Float](repeating: 0, count: 7)
+        rsck_gaussian(rsck_derive_key(42, 7), 1, 3, 3, &other, 7)
+        XCTAssertNotEqual(head, other, "a different step must give different noise")
+    }
+}

@@ -1,0 +1,202 @@
+/* rsc: certifiably robust spiking neural networks (randomized smoothing coding).
+ *
+ * The C API of librsc.so. A model (.rscm file, docs/format.md) is loaded once and then queried:
+ *   rsc_forward  - the base SNN on caller-given per-step inputs (debugging, custom noise, attacks);
+ *   rsc_predict  - the smoothed classifier's prediction, which may abstain;
+ *   rsc_certify  - prediction plus a certified L2 radius (Cohen, Rosenfeld, Kolter 2019).
+ *
+ * Conventions
+ * - Every function that can fail returns an rsc_status; RSC_OK is 0. On failure,
+ *   rsc_last_error() describes the problem on the calling thread, and outputs are left untouched
+ *   (rsc_load's *out is set to NULL).
+ * - Ownership: rsc_load gives the caller a model, released with rsc_free. Every other pointer
+ *   argument is borrowed for the duration of the call only. Strings returned by the library are
+ *   owned by it (lifetimes documented per function); never free them.
+ * - Threads: a model is immutable after loading; any number of threads may call rsc_forward,
+ *   rsc_predict, rsc_certify and rsc_model_info on one model at the same time. Only rsc_free must not
+ *   race with other calls on the same model.
+ * - Versioning: params structs start with struct_size, set by the rsc_*_default_params()
+ *   functions; output structs start with struct_size, which the caller sets to sizeof(the struct)
+ *   (e.g. `rsc_certificate c = {sizeof c};`). Fields are only ever appended, so a program built
+ *   against an older header keeps working with a newer library.
+ * - Randomness: results depend only on (seed, stream) and the parameters, never on the thread count
+ *   or on how a data set is split across calls, processes or machines. Use the input's index in
+ *   a data set as its stream.
+ */
+#ifndef RSC_H
+#define RSC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define RSC_API __declspec(dllexport)
+#else
+#define RSC_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RSC_VERSION_MAJOR 0
+#define RSC_VERSION_MINOR 1
+#define RSC_VERSION_PATCH 0
+
+/* Status codes. Each names one kind of problem; rsc_last_error() gives the details. */
+typedef enum rsc_status {
+    RSC_OK = 0,
+    RSC_E_NULL = 1,          /* a required pointer argument is NULL                             */
+    RSC_E_ARG = 2,           /* an argument is out of range: n or n0 = 0, alpha not in (0,1), a
+                                struct_size too small, ...; the message names it                 */
+    RSC_E_IO = 3,            /* the model file is missing or unreadable                         */
+    RSC_E_MAGIC = 4,         /* not an .rscm file                                               */
+    RSC_E_VERSION = 5,       /* an .rscm format version this library does not read              */
+    RSC_E_TRUNCATED = 6,     /* the file is shorter than its header says                        */
+    RSC_E_BOUNDS = 7,        /* an offset or size in the file points past its end               */
+    RSC_E_SHAPE = 8,         /* layer shapes do not fit together                                */
+    RSC_E_LIMIT = 9,         /* a size beyond the library's limits (docs/format.md), rejected
+                                before allocating                                               */
+    RSC_E_CHECKSUM = 10,     /* the file's checksum does not match its content                  */
+    RSC_E_FORMAT = 11,       /* a field has an invalid value (sigma <= 0, unknown layer kind...) */
+    RSC_E_INPUT_SIZE = 12,   /* input length does not match the model                           */
+    RSC_E_INPUT_VALUE = 13,  /* an input value is NaN, infinite or larger than 1e6 in magnitude */
+    RSC_E_UNSUPPORTED = 14,  /* valid, but not supported (e.g. certify on a poisson model)     */
+    RSC_E_NOMEM = 15,        /* out of memory                                                   */
+    RSC_E_CANCELLED = 16,    /* the progress callback returned false                            */
+    RSC_E_INTERNAL = 17      /* a bug in rsc: please report it                                  */
+} rsc_status;
+
+/* Input coding of a model: how a pass turns x into the T per-step inputs. */
+typedef enum rsc_coding {
+    RSC_CODING_DIRECT = 0,          /* x every step; no noise, no certificate            */
+    RSC_CODING_GAUSSIAN = 1,        /* x + sigma * fresh noise every step (RSC)          */
+    RSC_CODING_GAUSSIAN_SHARED = 2, /* x + sigma * one noise draw reused for all steps   */
+    RSC_CODING_POISSON = 3          /* Bernoulli(clip(x, 0, 1)) spikes; no certificate   */
+} rsc_coding;
+
+/* The label of an abstaining prediction or certificate. */
+#define RSC_ABSTAIN (-1)
+
+/* An opaque, immutable, thread-safe loaded model. */
+typedef struct rsc_model rsc_model;
+
+/* Progress of a long call: done in [0, 1]. Return false to cancel (the call then returns
+ * RSC_E_CANCELLED). Called on the calling thread, between chunks of passes. */
+typedef bool (*rsc_progress_fn)(float done, void *user);
+
+/* Like POSIX `struct stat` and stat(), the struct and the function share a name: write
+ * `struct rsc_model_info info = {sizeof info};` then `rsc_model_info(model, &info)`. */
+struct rsc_model_info {
+    uint32_t struct_size;       /* in: sizeof(struct rsc_model_info)                            */
+    uint32_t input_channels;    /* the input is C x H x W floats, channels first                */
+    uint32_t input_height;
+    uint32_t input_width;
+    uint64_t input_len;         /* d = C * H * W                                                */
+    uint32_t num_classes;
+    uint32_t time_steps;        /* T                                                             */
+    uint32_t coding;            /* an rsc_coding                                                 */
+    uint32_t num_layers;
+    double sigma;               /* noise scale per step (0 for direct / poisson)                 */
+    double sigma_eff;           /* scale of the certified radius: sigma / sqrt(T) for gaussian,
+                                   sigma for gaussian-shared, 0 when no certificate is possible */
+    const char *name;           /* owned by the model, valid until rsc_free                      */
+    const char *const *class_names; /* num_classes strings, owned by the model, until rsc_free */
+};
+
+typedef struct rsc_predict_params {
+    uint32_t struct_size;       /* set by rsc_predict_default_params                             */
+    uint32_t num_threads;       /* 0 = the library default (rsc_set_num_threads)                 */
+    uint64_t n;                 /* noise passes (default 100000)                                 */
+    double alpha;               /* test level, in (0, 1) (default 0.001)                         */
+    uint64_t seed;              /* key the noise (default 0)                                     */
+    uint64_t stream;
+    rsc_progress_fn progress;   /* optional (default NULL)                                       */
+    void *progress_user;        /* passed to progress                                            */
+    uint64_t *counts;           /* optional: num_classes entries receive the vote counts         */
+} rsc_predict_params;
+
+typedef struct rsc_prediction {
+    uint32_t struct_size;       /* in: sizeof(rsc_prediction)                                    */
+    int32_t label;              /* the predicted class, or RSC_ABSTAIN                           */
+    int32_t top;                /* most voted class (lowest index on ties)                       */
+    int32_t runner_up;          /* second most voted class                                       */
+    uint64_t count_top;
+    uint64_t count_runner_up;
+    double p_value;             /* two-sided binomial test of count_top vs count_runner_up       */
+} rsc_prediction;
+
+typedef struct rsc_certify_params {
+    uint32_t struct_size;       /* set by rsc_certify_default_params                             */
+    uint32_t num_threads;       /* 0 = the library default                                       */
+    uint64_t n0;                /* selection passes (default 100)                                */
+    uint64_t n;                 /* estimation passes (default 100000)                            */
+    double alpha;               /* 1 - confidence, in (0, 1) (default 0.001)                     */
+    uint64_t seed;
+    uint64_t stream;
+    rsc_progress_fn progress;   /* optional                                                      */
+    void *progress_user;
+} rsc_certify_params;
+
+typedef struct rsc_certificate {
+    uint32_t struct_size;       /* in: sizeof(rsc_certificate)                                   */
+    int32_t label;              /* the certified class, or RSC_ABSTAIN when pa_lower < 1/2       */
+    int32_t selected;           /* class chosen by the n0 selection passes                       */
+    uint32_t reserved;          /* 0                                                             */
+    uint64_t count_selected;    /* votes for `selected` among the n estimation passes            */
+    uint64_t n;                 /* estimation passes                                              */
+    double pa_lower;            /* one-sided (1 - alpha) Clopper-Pearson lower bound             */
+    double radius;              /* certified L2 radius sigma_eff * PhiInv(pa_lower); 0 on abstain */
+} rsc_certificate;
+
+/* "0.1.0"; static storage. */
+RSC_API const char *rsc_version(void);
+
+/* A static description of a status ("RSC_E_ARG: invalid argument"); never NULL. */
+RSC_API const char *rsc_status_string(rsc_status status);
+
+/* The message of the last failed call on this thread ("" if none). Valid until the next failing
+ * call on the same thread; owned by the library. */
+RSC_API const char *rsc_last_error(void);
+
+/* Loads and validates an .rscm file. On success *out owns a model; release it with rsc_free.
+ * On failure *out is NULL and nothing is leaked. */
+RSC_API rsc_status rsc_load(const char *path, rsc_model **out);
+
+/* Releases a model and everything it owns (names included). NULL is a no-op. */
+RSC_API void rsc_free(rsc_model *model);
+
+/* Describes a model. Set out->struct_size = sizeof(struct rsc_model_info) before the call. */
+RSC_API rsc_status rsc_model_info(const rsc_model *model, struct rsc_model_info *out);
+
+/* Runs the base SNN on caller-given per-step inputs: inputs holds T x d floats (step-major, each
+ * step a C x H x W image), inputs_len = T * d. Writes the T-averaged logits to logits[0..K). */
+RSC_API rsc_status rsc_forward(const rsc_model *model, const float *inputs, size_t inputs_len,
+                               float *logits, size_t logits_len);
+
+/* Defaults: n = 100000, alpha = 0.001, seed = stream = 0, num_threads = 0, no callback. */
+RSC_API rsc_predict_params rsc_predict_default_params(void);
+/* Defaults: n0 = 100, n = 100000, alpha = 0.001, seed = stream = 0, num_threads = 0. */
+RSC_API rsc_certify_params rsc_certify_default_params(void);
+
+/* PREDICT: params->n noisy passes of x (d floats); the top class if a two-sided binomial test of
+ * the top two counts rejects equality at level alpha, else RSC_ABSTAIN. params may be NULL for the
+ * defaults. Set out->struct_size = sizeof(rsc_prediction). */
+RSC_API rsc_status rsc_predict(const rsc_model *model, const float *x, size_t x_len,
+                               const rsc_predict_params *params, rsc_prediction *out);
+
+/* CERTIFY: n0 passes select a class, n fresh passes give a Clopper-Pearson lower bound pa_lower
+ * on its probability; abstains when pa_lower < 1/2, else radius = sigma_eff * PhiInv(pa_lower).
+ * Models with direct or poisson coding give RSC_E_UNSUPPORTED. params may be NULL. */
+RSC_API rsc_status rsc_certify(const rsc_model *model, const float *x, size_t x_len,
+                               const rsc_certify_params *params, rsc_certificate *out);
+
+/* Sets the thread count that calls with num_threads = 0 use (process-wide; 0 = all hardware
+ * threads, the initial setting). Thread-safe. */
+RSC_API rsc_status rsc_set_num_threads(int num_threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RSC_H */
