@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CRSCKernel
+import RSC
+
+// The C ABI of include/rsc.h, one @_cdecl function per declaration; nothing else is exported
+// under an rsc_ name (Tests check the symbol list against the header).
+
+/// What an rsc_model* points to: the Swift model and the C strings rsc_model_info hands out.
+final class ModelHandle {
+    let model: Model
+    let name: UnsafeMutablePointer<CChar>
+    let classNames: UnsafeMutablePointer<UnsafePointer<CChar>?>
+
+    init(_ model: Model) {
+        self.model = model
+        name = strdup(model.info.name)
+        classNames = .allocate(capacity: model.info.numClasses)
+        for (k, s) in model.info.classNames.enumerated() { classNames[k] = UnsafePointer(strdup(s)) }
+    }
+
+    deinit {
+        free(name)
+        for k in 0..<model.info.numClasses { free(UnsafeMutableRawPointer(mutating: classNames[k])) }
+        classNames.deallocate()
+    }
+
+    static func from(_ p: OpaquePointer?) throws -> ModelHandle {
+        guard let p else { throw RSCError.nullPointer("model is NULL") }
+        return Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    }
+}
+
+private let versionString: UnsafePointer<CChar> = UnsafePointer(strdup("\(RSC_VERSION_MAJOR).\(RSC_VERSION_MINOR).\(RSC_VERSION_PATCH)")!)
+
+@_cdecl("rsc_version")
+public func capiVersion() -> UnsafePointer<CChar> { versionString }
+
+@_cdecl("rsc_last_error")
+public func capiLastError() -> UnsafePointer<CChar> { LastError.message }
+
+@_cdecl("rsc_status_string")
+public func capiStatusString(_ status: rsc_status) -> UnsafePointer<CChar> { StatusNames.string(status) }
+
+@_cdecl("rsc_load")
+public func capiLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rsc_status {
+    out?.pointee = nil
+    return guarded("rsc_load") {
+        guard let out else { throw RSCError.nullPointer("out is NULL") }
+        guard let path else { throw RSCError.nullPointer("path is NULL") }
+        let handle = ModelHandle(try Model(path: String(cString: path)))
+        out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    }
+}
+
+@_cdecl("rsc_free")
+public func capiFree(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
+}
+
+@_cdecl("rsc_model_info")
+public func capiModelInfo(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<rsc_model_info>?) -> rsc_status {
+    guarded("rsc_model_info") {
+        let h = try ModelHandle.from(model)
+        guard let out else { throw RSCError.nullPointer("out is NULL") }
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<rsc_model_info>.size, "rsc_model_info")
+        let i = h.model.info
+        var r = rsc_model_info()
+        r.struct_size = UInt32(MemoryLayout<rsc_model_info>.size)
+        r.input_channels = UInt32(i.inputShape.channels)
+        r.input_height = UInt32(i.inputShape.height)
+        r.input_width = UInt32(i.inputShape.width)
+        r.input_len = UInt64(i.inputShape.count)
+        r.num_classes = UInt32(i.numClasses)
+        r.time_steps = UInt32(i.timeSteps)
+        r.coding = i.coding.rawValue
+        r.num_layers = UInt32(i.numLayers)
+        r.sigma = i.sigma
+        r.sigma_eff = i.sigmaEffective ?? 0
+        r.name = UnsafePointer(h.name)
+        r.class_names = UnsafePointer(h.classNames)
+        out.pointee = r
+    }
+}
+
+@_cdecl("rsc_forward")
+public func capiForward(_ model: OpaquePointer?, _ inputs: UnsafePointer<Float>?, _ inputsLen: Int,
+                        _ logits: UnsafeMutablePointer<Float>?, _ logitsLen: Int) -> rsc_status {
+    guarded("rsc_forward") {
+        let h = try ModelHandle.from(model)
+        guard let inputs else { throw RSCError.nullPointer("inputs is NULL") }
+        guard let logits else { throw RSCError.nullPointer("logits is NULL") }
+        let K = h.model.info.numClasses
+        guard logitsLen >= K else { throw RSCError.inputSize("logits_len is \(logitsLen), the model has \(K) classes") }
+        var out = [Double](repeating: 0, count: K)
+        try out.withUnsafeMutableBufferPointer {
+            try h.model.forward(UnsafeBufferPointer(start: inputs, count: inputsLen), logits: $0)
+        }
+        for k in 0..<K { logits[k] = Float(out[k]) }
+    }
+}
+
+@_cdecl("rsc_predict_default_params")
+public func capiPredictDefaults() -> rsc_predict_params {
+    let d = PredictParameters()
+    var p = rsc_predict_params()
+    p.struct_size = UInt32(MemoryLayout<rsc_predict_params>.size)
+    p.n = UInt64(d.n)
+    p.alpha = d.alpha
+    return p
+}
+
+@_cdecl("rsc_certify_default_params")
+public func capiCertifyDefaults() -> rsc_certify_params {
+    let d = CertifyParameters()
+    var p = rsc_certify_params()
+    p.struct_size = UInt32(MemoryLayout<rsc_certify_params>.size)
+    p.n0 = UInt64(d.n0)
+    p.n = UInt64(d.n)
+    p.alpha = d.alpha
+    return p
+}
+
+@_cdecl("rsc_predict")
+public func capiPredict(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ xLen: Int,
+                        _ params: UnsafePointer<rsc_predict_params>?,
+                        _ out: UnsafeMutablePointer<rsc_prediction>?) -> rsc_status {
+    guarded("rsc_predict") {
+        let h = try ModelHandle.from(model)
+        guard let x else { throw RSCError.nullPointer("x is NULL") }
+        guard let out else { throw RSCError.nullPointer("out is NULL") }
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<rsc_prediction>.size, "rsc_prediction")
+        let c = params?.pointee ?? capiPredictDefaults()
+        try checkStructSize(c.struct_size, MemoryLayout<rsc_predict_params>.size, "rsc_predict_params")
+        let p = PredictParameters(n: try passes(c.n, "n"), alpha: c.alpha, seed: c.seed, stream: c.stream,
+                                  threads: Int(c.num_threads))
+        let r = try h.model.predict(UnsafeBufferPointer(start: x, count: xLen), parameters: p,
+                                    progress: progressHandler(c.progress, c.progress_user))
+        if let counts = c.counts { for (k, v) in r.counts.enumerated() { counts[k] = UInt64(v) } }
+        var o = rsc_prediction()
+        o.struct_size = UInt32(MemoryLayout<rsc_prediction>.size)
+        o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
+        o.top = Int32(r.top)
+        o.runner_up = Int32(r.runnerUp)
+        o.count_top = UInt64(r.countTop)
+        o.count_runner_up = UInt64(r.countRunnerUp)
+        o.p_value = r.pValue
+        out.pointee = o
+    }
+}
+
+@_cdecl("rsc_certify")
+public func capiCertify(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ xLen: Int,
+                        _ params: UnsafePointer<rsc_certify_params>?,
+                        _ out: UnsafeMutablePointer<rsc_certificate>?) -> rsc_status {
+    guarded("rsc_certify") {
+        let h = try ModelHandle.from(model)
+        guard let x else { throw RSCError.nullPointer("x is NULL") }
+        guard let out else { throw RSCError.nullPointer("out is NULL") }
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<rsc_certificate>.size, "rsc_certificate")
+        let c = params?.pointee ?? capiCertifyDefaults()
+        try checkStructSize(c.struct_size, MemoryLayout<rsc_certify_params>.size, "rsc_certify_params")
+        let p = CertifyParameters(n0: try passes(c.n0, "n0"), n: try passes(c.n, "n"), alpha: c.alpha,
+                                  seed: c.seed, stream: c.stream, threads: Int(c.num_threads))
+        let r = try h.model.certify(UnsafeBufferPointer(start: x, count: xLen), parameters: p,
+                                    progress: progressHandler(c.progress, c.progress_user))
+        var o = rsc_certificate()
+        o.struct_size = UInt32(MemoryLayout<rsc_certificate>.size)
+        o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
+        o.selected = Int32(r.selected)
+        o.count_selected = UInt64(r.countSelected)
+        o.n = UInt64(p.n)
+        o.pa_lower = r.pALower
+        o.radius = r.radius
+        out.pointee = o
+    }
+}
+
+@_cdecl("rsc_set_num_threads")
+public func capiSetNumThreads(_ n: Int32) -> rsc_status {
+    guarded("rsc_set_num_threads") {
+        guard n >= 0 else { throw RSCError.invalidArgument("num_threads is \(n), it must be >= 0") }
+        Model.defaultThreadCount = Int(n)
+    }
+}
+
+// MARK: - Helpers
+
+/// A struct_size smaller than this library's v1 struct is an uninitialised or foreign struct.
+private func checkStructSize(_ given: UInt32, _ size: Int, _ name: String) throws {
+    guard given >= UInt32(size) else {
+        throw RSCError.invalidArgument("\(name).struct_size is \(given), expected sizeof(\(name)) = \(size); set it (or use the default-params function)")
+    }
+}
+
+private func passes(_ n: UInt64, _ name: String) throws -> Int {
+    guard n <= UInt64(Limits.maxPasses) else { throw RSCError.invalidArgument("\(name) is \(n), more than \(Limits.maxPasses)") }
+    return Int(n)
+}
+
+private func progressHandler(_ fn: rsc_progress_fn?, _ user: UnsafeMutableRawPointer?) -> ProgressHandler? {
+    guard let fn else { return nil }
+    return { fn(Float($0), user) }
+}
