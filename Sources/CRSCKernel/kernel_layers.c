@@ -1,49 +1,32 @@
-/* The per-layer loops: int16 quantization of analog maps, dense int16 x int16 layers, event-driven
- * int8 row adds for spike-fed layers, fixed-point LIF/IF updates and pools. All maps are HWC so the
+/* The per-layer loops: dense float32 layers on analog maps, event-driven int8 row adds for
+ * spike-fed layers, fixed-point LIF/IF updates and pools. All maps are HWC so the
  * innermost loop runs over output channels, contiguous in both weights and accumulators. */
 #include "kernel_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Per-tensor symmetric int16 with a dynamic scale: the input of a pass step is real-valued (image
- * plus noise) and its range is not known in advance. Returns the scale s_in (real = q * s_in). */
-RSCK_CLONES double rsck_quantize16(const float *in, int16_t *q, size_t n) {
-    float m = 0.0f;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(in[i]));
-    if (!(m > 0.0f)) {
-        memset(q, 0, n * sizeof *q);
-        return 1.0;
-    }
-    const float inv = 32767.0f / m;
-    for (size_t i = 0; i < n; i++) {
-        float v = nearbyintf(in[i] * inv);
-        v = fminf(fmaxf(v, -32767.0f), 32767.0f);
-        q[i] = (int16_t)v;
-    }
-    return (double)m / 32767.0;
-}
-
-/* Dense (analog-fed) conv or linear, as a gather per output position: acc[o] = sum_k q[k] w[k][o]. */
-RSCK_CLONES void rsck_dense(const rsck_layer *L, const int16_t *q, int32_t *acc) {
+/* Dense (analog-fed) conv or linear, as a gather per output position: acc[o] = sum_k in[k] w[k][o].
+ * Float32: the coded input is real-valued, and quantizing it to int16 flipped a spike in ~1.5% of
+ * passes against the float64 reference (measured, docs/kernel.md); float32 keeps that near 0. */
+RSCK_CLONES void rsck_dense(const rsck_layer *L, const float *in, float *acc) {
     const int C = L->in_c, H = L->in_h, W = L->in_w, OC = L->out_c;
     for (int oy = 0; oy < L->out_h; oy++) {
         for (int ox = 0; ox < L->out_w; ox++) {
-            int32_t *restrict a = acc + ((size_t)oy * L->out_w + ox) * OC;
-            for (int o = 0; o < OC; o++) a[o] = 0;
+            float *restrict a = acc + ((size_t)oy * L->out_w + ox) * OC;
+            for (int o = 0; o < OC; o++) a[o] = 0.0f;
             for (int ky = 0; ky < L->kh; ky++) {
                 const int iy = oy * L->sh - L->ph + ky;
                 if (iy < 0 || iy >= H) continue;
                 for (int kx = 0; kx < L->kw; kx++) {
                     const int ix = ox * L->sw - L->pw + kx;
                     if (ix < 0 || ix >= W) continue;
-                    const int16_t *qp = q + ((size_t)iy * W + ix) * C;
-                    const int16_t *wr = L->w16 + ((size_t)(ky * L->kw + kx) * C) * OC;
+                    const float *ip = in + ((size_t)iy * W + ix) * C;
+                    const float *wr = L->wf + ((size_t)(ky * L->kw + kx) * C) * OC;
                     for (int c = 0; c < C; c++) {
-                        const int32_t v = qp[c];
-                        if (!v) continue;
-                        const int16_t *restrict w = wr + (size_t)c * OC;
-                        for (int o = 0; o < OC; o++) a[o] += v * (int32_t)w[o];
+                        const float v = ip[c];
+                        const float *restrict w = wr + (size_t)c * OC;
+                        for (int o = 0; o < OC; o++) a[o] += v * w[o];
                     }
                 }
             }
@@ -111,26 +94,30 @@ static inline int32_t neuron_step(const rsck_layer *L, int32_t I, int32_t *v, ui
 
 RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes) {
     const int OC = L->out_c;
+    const int shift = L->cur_shift;
+    const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
     const size_t npos = (size_t)L->out_h * L->out_w;
-    for (size_t p = 0; p < npos; p++) {
-        const int32_t *a = acc + p * OC;
-        int32_t *vp = v + p * OC;
-        uint16_t *sp = spikes + p * OC;
-        for (int o = 0; o < OC; o++) neuron_step(L, a[o] * L->cur_mult[o] + L->cur_bias[o], vp + o, sp + o);
-    }
-}
-
-RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const int32_t *acc, double s_in, int32_t *v,
-                                    uint16_t *spikes) {
-    const int OC = L->out_c;
-    const size_t npos = (size_t)L->out_h * L->out_w;
-    const double lim = L->cur_limit;
     for (size_t p = 0; p < npos; p++) {
         const int32_t *a = acc + p * OC;
         int32_t *vp = v + p * OC;
         uint16_t *sp = spikes + p * OC;
         for (int o = 0; o < OC; o++) {
-            double I = (double)a[o] * s_in * L->an_mult[o] + L->an_bias[o];
+            const int32_t I = (int32_t)(((int64_t)a[o] * L->cur_mult[o] + half) >> shift) + L->cur_bias[o];
+            neuron_step(L, I, vp + o, sp + o);
+        }
+    }
+}
+
+RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes) {
+    const int OC = L->out_c;
+    const size_t npos = (size_t)L->out_h * L->out_w;
+    const double lim = L->cur_limit;
+    for (size_t p = 0; p < npos; p++) {
+        const float *a = acc + p * OC;
+        int32_t *vp = v + p * OC;
+        uint16_t *sp = spikes + p * OC;
+        for (int o = 0; o < OC; o++) {
+            double I = (double)a[o] * L->an_mult[o] + L->an_bias[o];
             I = fmin(fmax(I, -lim), lim);
             neuron_step(L, (int32_t)nearbyint(I), vp + o, sp + o);
         }

@@ -14,8 +14,8 @@ typedef struct workspace {
     float *z;          /* coded input u_t, CHW, d floats               */
     float *noise;      /* Gaussian draws, d floats                      */
     float *xin;        /* u_t as HWC (aliases z when C == 1)            */
-    int16_t *q;        /* int16 copy of an analog map                   */
-    int32_t *acc;      /* accumulators of one weighted layer            */
+    int32_t *acc;      /* int32 accumulators of a spike-fed layer       */
+    float *accf;       /* float accumulators of an analog-fed layer     */
     int32_t *events;   /* indices of non-zero inputs of one layer       */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
@@ -35,12 +35,12 @@ static int out_is_analog(const rsck_layer *L) {
 /* Walks the layout once; with base == NULL it only measures. */
 static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
-    size_t off = 0, max_q = 0, max_acc = 0, max_ev = 0;
+    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
         if (L->kind == RSCK_CONV || L->kind == RSCK_LINEAR) {
-            if (layer_out_n(L) > max_acc) max_acc = layer_out_n(L);
-            if (L->input_kind == RSCK_ANALOG && layer_in_n(L) > max_q) max_q = layer_in_n(L);
+            if (L->input_kind == RSCK_ANALOG && layer_out_n(L) > max_accf) max_accf = layer_out_n(L);
+            if (L->input_kind == RSCK_COUNT && layer_out_n(L) > max_acc) max_acc = layer_out_n(L);
             if (L->input_kind == RSCK_COUNT && layer_in_n(L) > max_ev) max_ev = layer_in_n(L);
         }
     }
@@ -52,8 +52,8 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     TAKE(z, float, d);
     TAKE(noise, float, d);
     TAKE(xin, float, d);
-    TAKE(q, int16_t, max_q);
     TAKE(acc, int32_t, max_acc);
+    TAKE(accf, float, max_accf);
     TAKE(events, int32_t, max_ev);
     TAKE(logits, double, net->num_classes);
     TAKE(votes, uint64_t, net->num_classes);
@@ -107,23 +107,24 @@ static void step(const rsck_net *net, workspace *ws) {
             in = ws->out[i];
             continue;
         }
-        double s_in = 1.0;
         if (L->input_kind == RSCK_ANALOG) {
-            s_in = rsck_quantize16((const float *)in, ws->q, layer_in_n(L));
-            rsck_dense(L, ws->q, ws->acc);
+            rsck_dense(L, (const float *)in, ws->accf);
+            if (L->last) {
+                for (int o = 0; o < L->out_c; o++)
+                    ws->logits[o] += (double)ws->accf[o] * (double)L->scale[o] + (double)L->bias[o];
+                return;
+            }
+            rsck_neuron_analog(L, ws->accf, ws->v[i], (uint16_t *)ws->out[i]);
         } else {
             rsck_event(L, (const uint16_t *)in, ws->acc, ws->events);
-        }
-        if (L->last) {
-            const double m = L->input_kind == RSCK_ANALOG ? s_in : (double)L->in_mult;
-            for (int o = 0; o < L->out_c; o++)
-                ws->logits[o] += (double)ws->acc[o] * (m * (double)L->scale[o]) + (double)L->bias[o];
-            return;
-        }
-        if (L->input_kind == RSCK_ANALOG)
-            rsck_neuron_analog(L, ws->acc, s_in, ws->v[i], (uint16_t *)ws->out[i]);
-        else
+            if (L->last) {
+                const double m = (double)L->in_mult;
+                for (int o = 0; o < L->out_c; o++)
+                    ws->logits[o] += (double)ws->acc[o] * (m * (double)L->scale[o]) + (double)L->bias[o];
+                return;
+            }
             rsck_neuron_count(L, ws->acc, ws->v[i], (uint16_t *)ws->out[i]);
+        }
         in = ws->out[i];
     }
 }

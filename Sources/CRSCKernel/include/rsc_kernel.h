@@ -15,8 +15,9 @@ extern "C" {
 
 enum { RSCK_CONV = 1, RSCK_LINEAR = 2, RSCK_AVGPOOL = 3, RSCK_SUMPOOL = 4 };
 enum { RSCK_NEURON_NONE = 0, RSCK_NEURON_LIF = 1, RSCK_NEURON_IF = 2 };
-/* What a layer reads: real-valued maps (the coded input, or pools of it) or small non-negative
- * integer maps (spikes, or sums of spikes after pooling). */
+/* What a layer reads: real-valued maps (the coded input, or pools of it), multiplied in float32,
+ * or small non-negative integer maps (spikes, or sums of spikes after pooling), added as int8
+ * weight rows into int32. */
 enum { RSCK_ANALOG = 0, RSCK_COUNT = 1 };
 enum { RSCK_DIRECT = 0, RSCK_GAUSSIAN = 1, RSCK_GAUSSIAN_SHARED = 2, RSCK_POISSON = 3 };
 
@@ -29,15 +30,16 @@ typedef struct rsck_layer {
 
     /* Weighted layers. Rows are indexed (ky, kx, in channel), each row holds out_c weights. */
     const int8_t *w8;       /* [kh*kw*in_c][out_c], COUNT input: event-driven row adds      */
-    const int16_t *w16;     /* [kh*kw*in_c][out_c], ANALOG input: int16 x int16 -> int32     */
+    const float *wf;        /* [kh*kw*in_c][out_c], ANALOG input: the int8 weights as floats  */
     const float *scale;     /* [out_c] real weight = w * scale                                */
     const float *bias;      /* [out_c]                                                        */
     float in_mult;          /* COUNT input: real value of one count (1, or 1/(kh*kw) per avgpool) */
 
     /* Neuron layers, fixed point: membrane unit u = S * 2^-frac_bits (S = max scale of the layer). */
-    const int32_t *cur_mult;  /* [out_c] COUNT input: current = acc * cur_mult + cur_bias        */
-    const int32_t *cur_bias;  /* [out_c]                                                          */
-    const double *an_mult;    /* [out_c] ANALOG input: current = acc * s_in * an_mult + an_bias   */
+    const int32_t *cur_mult;  /* [out_c] COUNT input: current = round(acc * cur_mult / 2^cur_shift) */
+    const int32_t *cur_bias;  /* [out_c]                                  + cur_bias              */
+    int32_t cur_shift;        /* extra precision of cur_mult (the multipliers are ~2^30)          */
+    const double *an_mult;    /* [out_c] ANALOG input: current = acc * an_mult + an_bias          */
     const double *an_bias;    /* [out_c]                                                          */
     double cur_limit;         /* ANALOG input: currents saturate at +-cur_limit units            */
     int32_t v_th, v_reset;    /* in membrane units                                              */

@@ -11,8 +11,9 @@ final class NetworkPlan: @unchecked Sendable {
     /// Bytes of scratch one thread needs (rsck_scratch_size).
     private(set) var scratchBytes = 0
 
-    /// Largest input magnitude a dense layer is sized for; its currents saturate beyond that.
-    static let analogRange = 64.0
+    /// Largest input magnitude a dense layer is sized for; its currents saturate beyond that
+    /// (images in [0, 1] plus noise of sigma <= 2 stay well inside).
+    static let analogRange = 16.0
     /// Membrane values and currents stay within +-2^30, half of int32, leaving room for rounding.
     static let fixedPointBudget = 1073741824.0
 
@@ -132,29 +133,31 @@ final class NetworkPlan: @unchecked Sendable {
                 }
             }
         }
-        if analog { L.w16 = UnsafePointer(try allocate(rows.map { Int16($0) })) } else { L.w8 = UnsafePointer(try allocate(rows)) }
+        if analog { L.wf = UnsafePointer(try allocate(rows.map { Float($0) })) } else { L.w8 = UnsafePointer(try allocate(rows)) }
         L.scale = UnsafePointer(try allocate(d.scales))
         L.bias = UnsafePointer(try allocate(d.biases))
         guard d.neuron != .none else { return L }
 
         // Fixed point: membrane unit u = S * 2^-F with S the largest channel scale, F as large as the
-        // worst case over T steps allows: |v| <= (T + 1) * (max|I| + |v_th| + |v_reset|) <= 2^30.
+        // worst case over T steps allows. LIF's update is a convex combination of v and
+        // I + v_reset, so |v| stays below max|I| + |v_reset| (+ rounding), unless a soft reset by a
+        // threshold <= 0 pushes it up each step; IF integrates: |v| <= T * (max|I| + |v_th|) + |v_reset|.
         L.neuron = d.neuron == .lif ? Int32(RSCK_NEURON_LIF) : Int32(RSCK_NEURON_IF)
         L.soft_reset = d.softReset ? 1 : 0
         let S = Double(d.scales.max()!)
-        let steps = Double(timeSteps + 1)
+        let bounded = d.neuron == .lif && (!d.softReset || d.vThreshold > 0)
+        let steps = bounded ? 2.0 : Double(timeSteps + 1)
         var chosen: (f: Double, limit: Double)?
         for F in stride(from: 20, through: 0, by: -1) {
             let u = Double(1 << F) / S  // membrane units per real unit
-            let fixedV = abs(Double(d.vThreshold)) * u + abs(Double(d.vReset)) * u + 2
+            let fixedV = abs(Double(d.vThreshold)) * u + abs(Double(d.vReset)) * u + Double(timeSteps) + 2
             var maxI = 0.0
             for o in 0..<outC {
                 let b = abs(Double(d.biases[o])) * u
                 if analog {
                     maxI = max(maxI, Self.analogRange * Double(l1[o]) * Double(d.scales[o]) * u + b)
                 } else {
-                    let mult = (Double(d.scales[o]) * inMult * u).rounded()
-                    maxI = max(maxI, Double(maxCount * l1[o]) * mult + b.rounded())
+                    maxI = max(maxI, Double(maxCount * l1[o]) * Double(d.scales[o]) * inMult * u + b + 1)
                 }
             }
             if steps * (maxI + fixedV) <= Self.fixedPointBudget {
@@ -173,7 +176,12 @@ final class NetworkPlan: @unchecked Sendable {
             L.an_bias = UnsafePointer(try allocate(d.biases.map { Double($0) * u }))
             L.cur_limit = limit
         } else {
-            L.cur_mult = UnsafePointer(try allocate(d.scales.map { Int32((Double($0) * inMult * u).rounded()) }))
+            // The multipliers scale_c * inMult * u carry 30 significant bits (cur_shift extra ones):
+            // rounding them to integers in membrane units alone would cost ~1e-3 relative error.
+            let mults = d.scales.map { Double($0) * inMult * u }
+            let shift = max(0, min(40, 29 - Int(log2(mults.max()!).rounded(.up))))
+            L.cur_shift = Int32(shift)
+            L.cur_mult = UnsafePointer(try allocate(mults.map { Int32(($0 * Double(1 << shift)).rounded()) }))
             L.cur_bias = UnsafePointer(try allocate(d.biases.map { Int32((Double($0) * u).rounded()) }))
         }
         return L
