@@ -1,0 +1,247 @@
+"""Float64 reference forward pass of an RSC spiking network, and numpy input coding.
+
+This is the independent reference the int8 Swift/C runtime is tested against. It follows the
+section "Meaning: one forward pass" of `docs/format.md` literally:
+
+* weights are dequantized as `w * scale[o]` in float64; biases and neuron parameters are the
+  float32 values the file stores, widened to float64;
+* every layer runs once per time step, in order; membrane potentials start at `v_reset` and
+  persist across the T steps of one pass;
+* conv2d/linear: `I = (w * scale) (*) a + bias` (cross-correlation, as PyTorch), zero padding;
+* lif (SpikingJelly decay_input): `h = v + (I - (v - v_reset)) / tau`; if: `h = v + I`;
+  `s = h >= v_threshold`; hard reset `v = s ? v_reset : h`, soft reset `v = h - s * v_threshold`;
+  the layer outputs the spikes s (0.0 / 1.0);
+* the last weighted layer has no neuron and outputs I; the logits are the mean of its output
+  over the T steps (flattened channels-first); pools include the zero padding and avgpool2d
+  always divides by kh*kw; flatten is channels-first (C, H, W) -> C*H*W.
+
+`encode` draws the per-step inputs u_t with numpy's generator. It is NOT rsc's Philox stream:
+tests that compare against the runtime feed the same u to both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import format as rf
+
+__all__ = ["forward", "forward_batch", "encode", "encode_batch", "predict", "predict_batch",
+           "firing_rates", "threshold_margins", "conv2d_ref", "pool2d_ref"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer operations on a batch: arrays are (B, C, H, W) float64
+# ---------------------------------------------------------------------------------------------
+
+def _patches(a: np.ndarray, kernel, stride, padding) -> np.ndarray:
+    """im2col: the windows of `a` (B, C, H, W) after zero padding.
+
+    Returns P with shape (B, C, kh, kw, OH, OW) where
+        P[b, c, i, j, y, x] = a_padded[b, c, y * stride_h + i, x * stride_w + j]
+    and OH = (H + 2 pad_h - kh) // stride_h + 1 (likewise OW)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    b, c, h, w = a.shape
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    ap = np.zeros((b, c, h + 2 * ph, w + 2 * pw), dtype=np.float64)
+    ap[:, :, ph:ph + h, pw:pw + w] = a
+    p = np.empty((b, c, kh, kw, oh, ow), dtype=np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            # Rows i, i + sh, ..., i + sh * (oh - 1); columns likewise.
+            p[:, :, i, j] = ap[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return p
+
+
+def conv2d_ref(a: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride=(1, 1),
+               padding=(0, 0)) -> np.ndarray:
+    """Cross-correlation as PyTorch's conv2d: a (B, C, H, W), weight (O, C, kh, kw) float,
+    bias (O,) -> (B, O, OH, OW):
+        out[b, o, y, x] = bias[o] + sum_{c,i,j} weight[o, c, i, j] * a_pad[b, c, y*sh+i, x*sw+j]
+    """
+    o, c, kh, kw = weight.shape
+    p = _patches(a, (kh, kw), stride, padding)  # (B, C, kh, kw, OH, OW)
+    b, _, _, _, oh, ow = p.shape
+    cols = p.reshape(b, c * kh * kw, oh * ow)  # (B, C*kh*kw, OH*OW), (c, i, j) row order
+    out = np.matmul(weight.reshape(o, c * kh * kw).astype(np.float64), cols)  # (B, O, OH*OW)
+    return out.reshape(b, o, oh, ow) + np.asarray(bias, np.float64)[None, :, None, None]
+
+
+def pool2d_ref(a: np.ndarray, kernel, stride, padding, average: bool) -> np.ndarray:
+    """Sum (or average, dividing by kh*kw always, padding included) over each window."""
+    p = _patches(a, kernel, stride, padding)
+    s = p.sum(axis=(2, 3))
+    return s / (kernel[0] * kernel[1]) if average else s
+
+
+def _synapse(layer: rf.Layer, a: np.ndarray) -> np.ndarray:
+    """The layer's input current I (or output, for pools and flatten) for one step."""
+    b = a.shape[0]
+    if layer.kind == "conv2d":
+        return conv2d_ref(a, layer.real_weight(), layer.bias, layer.stride, layer.padding)
+    if layer.kind == "linear":
+        x = a.reshape(b, -1)  # (N, 1, 1) -> N
+        i = x @ layer.real_weight().T + layer.bias.astype(np.float64)
+        return i.reshape(b, -1, 1, 1)
+    if layer.kind in ("avgpool2d", "sumpool2d"):
+        return pool2d_ref(a, layer.kernel, layer.stride, layer.padding,
+                          average=(layer.kind == "avgpool2d"))
+    if layer.kind == "flatten":
+        return a.reshape(b, -1, 1, 1)  # C-order reshape of (C, H, W): channels-first
+    raise ValueError(f"unknown layer kind {layer.kind!r}")
+
+
+def _neuron_step(layer: rf.Layer, v: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Advance membrane `v` (updated in place) by current `i`; return the spikes (0/1) and the
+    pre-reset potential h."""
+    v_reset = float(np.float32(layer.v_reset))
+    v_th = float(np.float32(layer.v_threshold))
+    if layer.neuron == "lif":
+        tau = float(np.float32(layer.tau))
+        h = v + (i - (v - v_reset)) / tau
+    elif layer.neuron == "if":
+        h = v + i
+    else:
+        raise ValueError(f"unknown neuron {layer.neuron!r}")
+    s = h >= v_th
+    if layer.reset == "hard":
+        v[...] = np.where(s, v_reset, h)
+    else:
+        v[...] = h - s * v_th
+    return s.astype(np.float64), h
+
+
+def _run(layers: list[rf.Layer], u: np.ndarray, spike_counts: list | None = None,
+         keep_steps: bool = False, margins: list | None = None) -> np.ndarray:
+    """Run `layers` (no validation) over u (B, T, C, H, W).
+
+    Returns the mean over T of the last layer's output flattened to (B, n), or with keep_steps
+    its output at every step, (B, T, C', H', W'). If `spike_counts` is a list it receives, per
+    layer, the total number of spikes (None for layers without neuron); `margins` likewise
+    receives min |h - v_threshold| over all neurons, steps and passes."""
+    bsz, t_steps = u.shape[:2]
+    v = [np.full((bsz,) + tuple(l.out_shape), float(np.float32(l.v_reset)))
+         if l.neuron is not None else None for l in layers]
+    counts = [0.0 if l.neuron is not None else None for l in layers]
+    margin = [np.inf if l.neuron is not None else None for l in layers]
+    out_shape = tuple(layers[-1].out_shape)
+    if keep_steps:
+        steps = np.empty((bsz, t_steps) + out_shape, dtype=np.float64)
+    total = np.zeros((bsz, int(np.prod(out_shape))), dtype=np.float64)
+    for t in range(t_steps):
+        a = u[:, t]
+        for k, layer in enumerate(layers):
+            a = _synapse(layer, a)
+            if layer.neuron is not None:
+                a, h = _neuron_step(layer, v[k], a)
+                counts[k] += float(a.sum())
+                if margins is not None:
+                    gap = float(np.abs(h - float(np.float32(layer.v_threshold))).min())
+                    margin[k] = min(margin[k], gap)
+        if keep_steps:
+            steps[:, t] = a
+        else:
+            total += a.reshape(bsz, -1)
+    if spike_counts is not None:
+        spike_counts[:] = counts
+    if margins is not None:
+        margins[:] = margin
+    return steps if keep_steps else total / t_steps
+
+
+def _as_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
+    u = np.asarray(inputs, dtype=np.float64)
+    c, h, w = model.input_shape
+    if u.ndim == 3 and u.shape[2] == c * h * w:
+        u = u.reshape(u.shape[0], u.shape[1], c, h, w)
+    if u.ndim != 5 or u.shape[2:] != (c, h, w):
+        raise ValueError(f"inputs must be (B, T, {c}, {h}, {w}) or (B, T, {c * h * w}), "
+                         f"got {np.shape(inputs)}")
+    if u.shape[1] != model.time_steps:
+        raise ValueError(f"inputs have {u.shape[1]} time steps, the model has "
+                         f"T = {model.time_steps}")
+    return u
+
+
+def _logit_layers(model: rf.Model) -> list[rf.Layer]:
+    last = max(i for i, l in enumerate(model.layers) if l.weighted)
+    return model.layers[:last + 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+def forward_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
+    """Logits (B, K) float64 of B independent passes; inputs (B, T, C, H, W) or (B, T, d)."""
+    rf.validate(model)
+    return _run(_logit_layers(model), _as_batch(model, inputs))
+
+
+def forward(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
+    """Logits (K,) float64 of one pass: the mean over T of the last weighted layer's output.
+    inputs: the T per-step inputs u_t, (T, C, H, W) or (T, d)."""
+    return forward_batch(model, np.asarray(inputs)[None])[0]
+
+
+def predict_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
+    """Argmax (lowest index on ties) of each pass's logits: (B,) int64."""
+    return np.argmax(forward_batch(model, inputs), axis=1)
+
+
+def predict(model: rf.Model, inputs: np.ndarray) -> int:
+    """The base classifier: argmax of the logits of one pass, lowest index on ties."""
+    return int(np.argmax(forward(model, inputs)))
+
+
+def firing_rates(model: rf.Model, inputs: np.ndarray) -> list[float | None]:
+    """Per layer, the fraction of (neuron, step, pass) with a spike; None without neuron.
+    inputs as for forward_batch."""
+    rf.validate(model)
+    u = _as_batch(model, inputs)
+    layers = _logit_layers(model)
+    counts: list = []
+    _run(layers, u, counts)
+    rates: list[float | None] = []
+    for layer, n in zip(model.layers, counts + [None] * (len(model.layers) - len(layers))):
+        rates.append(None if n is None
+                     else n / (u.shape[0] * u.shape[1] * int(np.prod(layer.out_shape))))
+    return rates
+
+
+def threshold_margins(model: rf.Model, inputs: np.ndarray) -> list[float | None]:
+    """Per layer, min |h - v_threshold| over all neurons, steps and passes (None without
+    neuron): how far the pass is from flipping a spike. A runtime that approximates the
+    membranes (fixed point) must reproduce the spikes exactly only where this is large."""
+    rf.validate(model)
+    u = _as_batch(model, inputs)
+    layers = _logit_layers(model)
+    margins: list = []
+    _run(layers, u, margins=margins)
+    return margins + [None] * (len(model.layers) - len(layers))
+
+
+def encode_batch(model: rf.Model, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n independent passes' inputs for one x: (n, T, C, H, W) float64, per the coding:
+    gaussian: x + sigma*eps_t (fresh each step); gaussian-shared: x + sigma*eps (one draw per
+    pass); poisson: 1[U_t < x] (fresh each step); direct: x."""
+    c, h, w = model.input_shape
+    x = np.asarray(x, dtype=np.float64).reshape(c, h, w)
+    t = model.time_steps
+    sigma = float(np.float32(model.sigma))
+    shape = (n, t, c, h, w)
+    if model.coding == "gaussian":
+        return x + sigma * rng.standard_normal(shape)
+    if model.coding == "gaussian-shared":
+        eps = rng.standard_normal((n, 1, c, h, w))
+        return np.broadcast_to(x + sigma * eps, shape).copy()
+    if model.coding == "poisson":
+        return (rng.random(shape) < x).astype(np.float64)
+    if model.coding == "direct":
+        return np.broadcast_to(x, shape).copy()
+    raise ValueError(f"unknown coding {model.coding!r}")
+
+
+def encode(model: rf.Model, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The T inputs u_1..u_T of one pass for input x ((C, H, W) or (d,)): (T, C, H, W)."""
+    return encode_batch(model, x, 1, rng)[0]
