@@ -1,0 +1,136 @@
+"""ctypes declarations of include/rsc.h and the search for librsc.so.
+
+Structs mirror the header field for field; keep them in step with it (tests compare sizes)."""
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+c_progress = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_float, ctypes.c_void_p)
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("input_channels", ctypes.c_uint32),
+        ("input_height", ctypes.c_uint32),
+        ("input_width", ctypes.c_uint32),
+        ("input_len", ctypes.c_uint64),
+        ("num_classes", ctypes.c_uint32),
+        ("time_steps", ctypes.c_uint32),
+        ("coding", ctypes.c_uint32),
+        ("num_layers", ctypes.c_uint32),
+        ("sigma", ctypes.c_double),
+        ("sigma_eff", ctypes.c_double),
+        ("name", ctypes.c_char_p),
+        ("class_names", ctypes.POINTER(ctypes.c_char_p)),
+    ]
+
+
+class PredictParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("num_threads", ctypes.c_uint32),
+        ("n", ctypes.c_uint64),
+        ("alpha", ctypes.c_double),
+        ("seed", ctypes.c_uint64),
+        ("stream", ctypes.c_uint64),
+        ("progress", c_progress),
+        ("progress_user", ctypes.c_void_p),
+        ("counts", ctypes.POINTER(ctypes.c_uint64)),
+    ]
+
+
+class Prediction(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("label", ctypes.c_int32),
+        ("top", ctypes.c_int32),
+        ("runner_up", ctypes.c_int32),
+        ("count_top", ctypes.c_uint64),
+        ("count_runner_up", ctypes.c_uint64),
+        ("p_value", ctypes.c_double),
+    ]
+
+
+class CertifyParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("num_threads", ctypes.c_uint32),
+        ("n0", ctypes.c_uint64),
+        ("n", ctypes.c_uint64),
+        ("alpha", ctypes.c_double),
+        ("seed", ctypes.c_uint64),
+        ("stream", ctypes.c_uint64),
+        ("progress", c_progress),
+        ("progress_user", ctypes.c_void_p),
+    ]
+
+
+class Certificate(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("label", ctypes.c_int32),
+        ("selected", ctypes.c_int32),
+        ("reserved", ctypes.c_uint32),
+        ("count_selected", ctypes.c_uint64),
+        ("n", ctypes.c_uint64),
+        ("pa_lower", ctypes.c_double),
+        ("radius", ctypes.c_double),
+    ]
+
+
+_f32p = ctypes.POINTER(ctypes.c_float)
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    sig = {
+        "rsc_version": (ctypes.c_char_p, []),
+        "rsc_status_string": (ctypes.c_char_p, [ctypes.c_int]),
+        "rsc_last_error": (ctypes.c_char_p, []),
+        "rsc_load": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "rsc_free": (None, [ctypes.c_void_p]),
+        "rsc_model_info": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ModelInfo)]),
+        "rsc_forward": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t, _f32p, ctypes.c_size_t]),
+        "rsc_predict_default_params": (PredictParams, []),
+        "rsc_certify_default_params": (CertifyParams, []),
+        "rsc_predict": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t,
+                                       ctypes.POINTER(PredictParams), ctypes.POINTER(Prediction)]),
+        "rsc_certify": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t,
+                                       ctypes.POINTER(CertifyParams), ctypes.POINTER(Certificate)]),
+        "rsc_set_num_threads": (ctypes.c_int, [ctypes.c_int]),
+    }
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def _candidates() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    found = []
+    if os.environ.get("RSC_LIBRARY"):
+        found.append(Path(os.environ["RSC_LIBRARY"]))
+    found.append(here / "librsc.so")
+    for root in [here.parent.parent.parent, Path.cwd()]:  # the repo checkout this package sits in
+        found += [root / ".build" / "release" / "librsc.so", root / ".build" / "debug" / "librsc.so"]
+    return found
+
+
+_lib: ctypes.CDLL | None = None
+
+
+def lib() -> ctypes.CDLL:
+    """librsc.so, found by $RSC_LIBRARY, then a copy in this package, then the repo's build."""
+    global _lib
+    if _lib is None:
+        tried = _candidates()
+        for path in tried:
+            if path.is_file():
+                _lib = _declare(ctypes.CDLL(str(path)))
+                break
+        else:
+            raise OSError("librsc.so not found; tried:\n  " + "\n  ".join(map(str, tried))
+                          + "\nbuild it with `swift build -c release` or set RSC_LIBRARY")
+    return _lib

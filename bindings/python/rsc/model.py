@@ -1,0 +1,164 @@
+"""The Model class: numpy arrays in, dataclasses out, RSCError subclasses on failure."""
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import _native
+from .errors import from_status
+
+CODINGS = {0: "direct", 1: "gaussian", 2: "gaussian-shared", 3: "poisson"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    time_steps: int
+    coding: str
+    sigma: float
+    sigma_eff: float  # radius scale: sigma/sqrt(T) (gaussian), sigma (gaussian-shared), 0 otherwise
+    class_names: tuple[str, ...]
+    num_layers: int
+
+    @property
+    def input_len(self) -> int:
+        c, h, w = self.input_shape
+        return c * h * w
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: int  # -1 (rsc.ABSTAIN) when the binomial test cannot separate the top two classes
+    top: int
+    runner_up: int
+    count_top: int
+    count_runner_up: int
+    p_value: float
+    counts: np.ndarray  # votes per class
+
+    @property
+    def abstained(self) -> bool:
+        return self.label < 0
+
+
+@dataclass(frozen=True)
+class Certificate:
+    label: int  # -1 (rsc.ABSTAIN) when pa_lower < 1/2
+    selected: int
+    count_selected: int
+    n: int
+    pa_lower: float
+    radius: float
+
+    @property
+    def abstained(self) -> bool:
+        return self.label < 0
+
+
+def _check(status: int) -> None:
+    if status != 0:
+        raise from_status(status, _native.lib().rsc_last_error().decode("utf-8", "replace"))
+
+
+def _progress(fn: Optional[Callable[[float], bool]]):
+    if fn is None:
+        return _native.c_progress()
+    return _native.c_progress(lambda done, _user: bool(fn(done) is not False))
+
+
+def version() -> str:
+    return _native.lib().rsc_version().decode()
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for calls that pass threads=0 (0 = all hardware threads)."""
+    _check(_native.lib().rsc_set_num_threads(int(n)))
+
+
+def load(path: str | os.PathLike) -> "Model":
+    return Model(path)
+
+
+class Model:
+    """A loaded .rscm model; thread-safe, released by close() or when garbage collected."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._lib = _native.lib()
+        handle = ctypes.c_void_p()
+        _check(self._lib.rsc_load(os.fsencode(path), ctypes.byref(handle)))
+        self._handle = handle
+        raw = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
+        _check(self._lib.rsc_model_info(self._handle, ctypes.byref(raw)))
+        self.info = ModelInfo(
+            name=raw.name.decode(),
+            input_shape=(raw.input_channels, raw.input_height, raw.input_width),
+            num_classes=raw.num_classes, time_steps=raw.time_steps, coding=CODINGS[raw.coding],
+            sigma=raw.sigma, sigma_eff=raw.sigma_eff,
+            class_names=tuple(raw.class_names[k].decode() for k in range(raw.num_classes)),
+            num_layers=raw.num_layers)
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            self._lib.rsc_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _ptr(self):
+        if not self._handle:
+            raise ValueError("model is closed")
+        return self._handle
+
+    @staticmethod
+    def _floats(x) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(-1))
+
+    def forward(self, inputs) -> np.ndarray:
+        """The base SNN on per-step inputs of shape (T, ...) with T*d values; returns the
+        T-averaged logits (float32, shape (K,))."""
+        u = self._floats(inputs)
+        logits = np.zeros(self.info.num_classes, dtype=np.float32)
+        _check(self._lib.rsc_forward(self._ptr(), u.ctypes.data_as(_native._f32p), u.size,
+                                     logits.ctypes.data_as(_native._f32p), logits.size))
+        return logits
+
+    def predict(self, x, n: int = 100_000, alpha: float = 0.001, seed: int = 0, stream: int = 0,
+                threads: int = 0, progress: Optional[Callable[[float], bool]] = None) -> Prediction:
+        """Smoothed prediction of one input (d values); label -1 means abstain."""
+        xs = self._floats(x)
+        counts = np.zeros(self.info.num_classes, dtype=np.uint64)
+        p = self._lib.rsc_predict_default_params()
+        p.n, p.alpha, p.seed, p.stream, p.num_threads = n, alpha, seed, stream, threads
+        p.progress = _progress(progress)
+        p.counts = counts.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
+        out = _native.Prediction(struct_size=ctypes.sizeof(_native.Prediction))
+        _check(self._lib.rsc_predict(self._ptr(), xs.ctypes.data_as(_native._f32p), xs.size,
+                                     ctypes.byref(p), ctypes.byref(out)))
+        return Prediction(out.label, out.top, out.runner_up, out.count_top, out.count_runner_up,
+                          out.p_value, counts.astype(np.int64))
+
+    def certify(self, x, n0: int = 100, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
+                stream: int = 0, threads: int = 0,
+                progress: Optional[Callable[[float], bool]] = None) -> Certificate:
+        """Certified prediction of one input (d values) with its L2 radius; label -1 = abstain."""
+        xs = self._floats(x)
+        p = self._lib.rsc_certify_default_params()
+        p.n0, p.n, p.alpha, p.seed, p.stream, p.num_threads = n0, n, alpha, seed, stream, threads
+        p.progress = _progress(progress)
+        out = _native.Certificate(struct_size=ctypes.sizeof(_native.Certificate))
+        _check(self._lib.rsc_certify(self._ptr(), xs.ctypes.data_as(_native._f32p), xs.size,
+                                     ctypes.byref(p), ctypes.byref(out)))
+        return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower, out.radius)
