@@ -28,7 +28,7 @@ OutOfBoundsError = _make("OutOfBoundsError", 7, "RSC_E_BOUNDS")
 ShapeError = _make("ShapeError", 8, "RSC_E_SHAPE")
 LimitError = _make("LimitError", 9, "RSC_E_LIMIT")
 ChecksumError = _make("ChecksumError", 10, "RSC_E_CHECKSUM")
-FormatError = _make("FormatError", 11, "RSC_E_FORMAT")
+InvalidFieldError = _make("InvalidFieldError", 11, "RSC_E_FORMAT")
 InputSizeError = _make("InputSizeError", 12, "RSC_E_INPUT_SIZE")
 InputValueError = _make("InputValueError", 13, "RSC_E_INPUT_VALUE")
 UnsupportedError = _make("UnsupportedError", 14, "RSC_E_UNSUPPORTED")
@@ -38,7 +38,7 @@ InternalError = _make("InternalError", 17, "RSC_E_INTERNAL")
 
 BY_STATUS = {cls.status: cls for cls in [
     NullPointerError, InvalidArgumentError, ModelIOError, BadMagicError, UnsupportedVersionError,
-    TruncatedError, OutOfBoundsError, ShapeError, LimitError, ChecksumError, FormatError,
+    TruncatedError, OutOfBoundsError, ShapeError, LimitError, ChecksumError, InvalidFieldError,
     InputSizeError, InputValueError, UnsupportedError, OutOfMemoryError, CancelledError, InternalError]}
 
 

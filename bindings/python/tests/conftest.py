@@ -7,3 +7,26 @@ PYTHON_ROOT = Path(__file__).resolve().parent.parent  # bindings/python
 REPO_ROOT = PYTHON_ROOT.parent.parent
 if str(PYTHON_ROOT) not in sys.path:
     sys.path.insert(0, str(PYTHON_ROOT))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def librsc():
+    """librsc.so as the binding finds it; the test command builds it first, so a missing
+    library is a failure here, not a skip."""
+    from rsc import _native
+    return _native.lib()
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(model) -> path of the model written as .rscm in a temporary directory."""
+    from rsc import format as rf
+    counter = iter(range(10**6))
+
+    def _write(model) -> str:
+        path = tmp_path / f"model{next(counter)}.rscm"
+        rf.write_model(model, path)
+        return str(path)
+    return _write

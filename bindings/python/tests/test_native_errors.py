@@ -1,0 +1,179 @@
+"""Bad input through the C API: a distinct status and a message naming the problem, never a
+crash. Corrupted files are made from a valid fixture, with the checksum recomputed so that the
+intended check, not the checksum, is what fires."""
+import ctypes
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rsc
+from rsc import _native, errors, models
+
+FIXTURES = Path(__file__).resolve().parents[3] / "Tests" / "Fixtures"
+CONV = (FIXTURES / "conv_lif.rscm").read_bytes()
+LAYER0 = 128  # first layer record
+
+
+def patched(data: bytes, offset: int, fmt: str, value, fix_crc: bool = True) -> bytes:
+    b = bytearray(data)
+    struct.pack_into(fmt, b, offset, value)
+    if fix_crc:
+        b[12:16] = b"\0\0\0\0"
+        struct.pack_into("<I", b, 12, zlib.crc32(bytes(b)))
+    return bytes(b)
+
+
+def load_bytes(tmp_path, data: bytes):
+    p = tmp_path / "bad.rscm"
+    p.write_bytes(data)
+    return rsc.load(p)
+
+
+CORRUPTIONS = {
+    "bad magic": (lambda: b"GIF89a" + CONV[6:], errors.BadMagicError, "magic"),
+    "version": (lambda: patched(CONV, 8, "<I", 2), errors.UnsupportedVersionError, "version 2"),
+    "truncated": (lambda: CONV[:-100], errors.TruncatedError, "file_size"),
+    "short header": (lambda: CONV[:60], errors.TruncatedError, "header"),
+    "checksum": (lambda: patched(CONV, 2000, "<B", CONV[2000] ^ 1, fix_crc=False), errors.ChecksumError, "checksum"),
+    "weight past end": (lambda: patched(CONV, LAYER0 + 72, "<Q", len(CONV) // 64 * 64), errors.OutOfBoundsError, "weight"),
+    "huge offset": (lambda: patched(CONV, LAYER0 + 88, "<Q", 2**63), errors.OutOfBoundsError, "scale"),
+    "shape chain": (lambda: patched(CONV, LAYER0 + 128 + 12, "<I", 7), errors.ShapeError, "layer 1"),
+    "weight size": (lambda: patched(CONV, LAYER0 + 80, "<Q", 53), errors.ShapeError, "weight_size"),
+    "absurd layers": (lambda: patched(CONV, 32, "<I", 100000), errors.LimitError, "num_layers"),
+    "absurd input": (lambda: patched(CONV, 44, "<I", 1 << 20), errors.LimitError, "input height"),
+    "absurd T": (lambda: patched(CONV, 56, "<I", 1 << 30), errors.LimitError, "time_steps"),
+    "sigma zero": (lambda: patched(CONV, 60, "<f", 0.0), errors.InvalidFieldError, "sigma"),
+    "sigma negative": (lambda: patched(CONV, 60, "<f", -0.25), errors.InvalidFieldError, "sigma"),
+    "sigma nan": (lambda: patched(CONV, 60, "<f", float("nan")), errors.InvalidFieldError, "sigma"),
+    "unknown kind": (lambda: patched(CONV, LAYER0, "<I", 9), errors.InvalidFieldError, "kind"),
+    "reserved": (lambda: patched(CONV, 100, "<I", 1), errors.InvalidFieldError, "reserved"),
+    "tau below 1": (lambda: patched(CONV, LAYER0 + 60, "<f", 0.5), errors.InvalidFieldError, "tau"),
+    "unaligned tensor": (lambda: patched(CONV, LAYER0 + 72, "<Q", struct.unpack_from("<Q", CONV, LAYER0 + 72)[0] + 1),
+                         errors.InvalidFieldError, "multiple of 64"),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_corrupted_file_is_rejected(case, tmp_path):
+    make, exc, words = CORRUPTIONS[case]
+    with pytest.raises(exc) as info:
+        load_bytes(tmp_path, make())
+    assert words in info.value.message, info.value.message
+
+
+def test_every_truncation_and_byte_flip_is_rejected_cleanly(tmp_path):
+    """A cheap fuzz: every prefix length (step 7) and single-byte changes with a fixed checksum
+    either load or fail with an RSCError; the process never dies."""
+    for n in range(0, len(CONV), 7):
+        with pytest.raises(errors.RSCError):
+            load_bytes(tmp_path, CONV[:n])
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for _ in range(400):
+        off = int(rng.integers(0, 2048))
+        try:
+            load_bytes(tmp_path, patched(CONV, off, "<B", int(rng.integers(0, 256))))
+            outcomes.add("ok")
+        except errors.RSCError as e:
+            outcomes.add(type(e).__name__)
+    assert len(outcomes) >= 5, outcomes
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(errors.ModelIOError, match="cannot open"):
+        rsc.load(tmp_path / "nope.rscm")
+    with pytest.raises(errors.ModelIOError, match="not a regular file"):
+        rsc.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def conv():
+    return rsc.load(FIXTURES / "conv_lif.rscm")
+
+
+def test_argument_errors(conv):
+    x = np.zeros(conv.info.input_len, np.float32)
+    with pytest.raises(errors.InvalidArgumentError, match="n is 0"):
+        conv.predict(x, n=0)
+    with pytest.raises(errors.InvalidArgumentError, match="n0 is 0"):
+        conv.certify(x, n0=0)
+    with pytest.raises(errors.InvalidArgumentError, match="n is 0"):
+        conv.certify(x, n=0)
+    for alpha in (0.0, 1.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(errors.InvalidArgumentError, match="alpha"):
+            conv.certify(x, n=10, alpha=alpha)
+        with pytest.raises(errors.InvalidArgumentError, match="alpha"):
+            conv.predict(x, n=10, alpha=alpha)
+    with pytest.raises(errors.InputSizeError, match="143 values"):
+        conv.certify(x[:-1], n=10)
+    with pytest.raises(errors.InputSizeError, match="T x d"):
+        conv.forward(np.zeros(10))
+    for bad in (np.nan, np.inf, -np.inf, 1e7):
+        y = x.copy()
+        y[17] = bad
+        with pytest.raises(errors.InputValueError, match=r"x\[17\]"):
+            conv.predict(y, n=10)
+    with pytest.raises(errors.InvalidArgumentError, match="num_threads"):
+        rsc.set_num_threads(-1)
+
+
+def test_certify_needs_gaussian_coding(write):
+    for coding in ("poisson", "direct"):
+        model = rsc.load(write(models.random_mlp(seed=1, coding=coding)))
+        x = np.full(model.info.input_len, 0.5)
+        with pytest.raises(errors.UnsupportedError, match=f"{coding} coding"):
+            model.certify(x, n=10)
+        assert model.predict(x, n=50).counts.sum() == 50  # predict works
+
+
+def test_null_pointers_and_struct_sizes(librsc, conv):
+    lib = librsc
+    out = ctypes.c_void_p(1)
+    assert lib.rsc_load(None, ctypes.byref(out)) == errors.NullPointerError.status
+    assert out.value is None and b"path is NULL" in lib.rsc_last_error()
+    assert lib.rsc_load(str(FIXTURES / "conv_lif.rscm").encode(), None) == errors.NullPointerError.status
+    info = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
+    assert lib.rsc_model_info(None, ctypes.byref(info)) == errors.NullPointerError.status
+    assert lib.rsc_model_info(conv._handle, None) == errors.NullPointerError.status
+    info.struct_size = 0
+    assert lib.rsc_model_info(conv._handle, ctypes.byref(info)) == errors.InvalidArgumentError.status
+    assert b"struct_size" in lib.rsc_last_error()
+    cert = _native.Certificate(struct_size=ctypes.sizeof(_native.Certificate))
+    x = (ctypes.c_float * 144)()
+    assert lib.rsc_certify(conv._handle, None, 144, None, ctypes.byref(cert)) == errors.NullPointerError.status
+    assert lib.rsc_certify(conv._handle, x, 144, None, None) == errors.NullPointerError.status
+    assert lib.rsc_certify(None, x, 144, None, ctypes.byref(cert)) == errors.NullPointerError.status
+    params = lib.rsc_certify_default_params()
+    params.struct_size = 8
+    assert lib.rsc_certify(conv._handle, x, 144, ctypes.byref(params), ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    logits = (ctypes.c_float * 10)()
+    assert lib.rsc_forward(conv._handle, None, 576, logits, 10) == errors.NullPointerError.status
+    lib.rsc_free(None)  # a no-op
+
+
+def test_status_strings_and_version(librsc):
+    assert librsc.rsc_version().decode() == rsc.version() == "0.1.0"
+    names = [librsc.rsc_status_string(s).decode().split(":")[0] for s in range(18)]
+    assert names[0] == "RSC_OK" and names[4] == "RSC_E_MAGIC" and len(set(names)) == 18
+    for cls in errors.BY_STATUS.values():
+        assert names[cls.status] == cls.name
+    assert librsc.rsc_status_string(999) == b"unknown rsc_status"
+
+
+def test_last_error_is_per_thread(librsc, tmp_path):
+    import threading
+    assert librsc.rsc_load(str(tmp_path / "a.rscm").encode(), ctypes.byref(ctypes.c_void_p())) != 0
+    seen = {}
+
+    def other():
+        seen["before"] = librsc.rsc_last_error()
+        librsc.rsc_set_num_threads(-5)
+        seen["after"] = librsc.rsc_last_error()
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen["before"] == b"" and b"num_threads" in seen["after"]
+    assert b"a.rscm" in librsc.rsc_last_error()
