@@ -1,0 +1,203 @@
+import Foundation
+import RSC
+import RSCData
+
+// rsc-cli: inspect a model, and predict or certify a data set with it (Cohen et al.'s TSV output).
+
+let usage = """
+    usage: rsc-cli info MODEL
+           rsc-cli predict MODEL DATA [options]
+           rsc-cli certify MODEL DATA [options]
+
+    DATA: .npy (N x ... floats in model input order, or uint8 images scaled by 1/255) or idx/idx.gz
+    images (MNIST format). Labels: --labels FILE (.npy or idx/idx.gz); without labels, `correct` is -1.
+
+    options:
+      --labels FILE   class labels for DATA
+      --n N           noise passes (predict, certify estimation; default 100000)
+      --n0 N          certify selection passes (default 100)
+      --alpha A       failure probability (default 0.001)
+      --seed S        noise seed (default 0); image i uses stream i, so any split of a data set
+                      into --start/--count runs gives the same per-image results
+      --threads T     threads (default: all)
+      --start I       first image (default 0)
+      --count K       number of images (default: all from --start)
+      --radii LIST    certify: radii of the summary table (default 0,0.25,0.5,0.75,1.0)
+
+    Output: TSV on stdout (certify: idx label predict radius correct time; predict: idx label
+    predict correct time; -1 = abstain), a summary on stderr.
+    """
+
+struct Options {
+    var positional: [String] = []
+    var labels: String?
+    var n = 100_000, n0 = 100, alpha = 0.001, seed: UInt64 = 0, threads = 0, start = 0
+    var count: Int?
+    var radii: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
+
+    init(_ args: ArraySlice<String>) throws {
+        var it = args.makeIterator()
+        func value(_ flag: String) throws -> String {
+            guard let v = it.next() else { throw CLIError("\(flag) needs a value") }
+            return v
+        }
+        func int(_ flag: String) throws -> Int {
+            let v = try value(flag)
+            guard let i = Int(v), i >= 0 else { throw CLIError("\(flag): '\(v)' is not a non-negative integer") }
+            return i
+        }
+        while let a = it.next() {
+            switch a {
+            case "--labels": labels = try value(a)
+            case "--n": n = try int(a)
+            case "--n0": n0 = try int(a)
+            case "--threads": threads = try int(a)
+            case "--start": start = try int(a)
+            case "--count": count = try int(a)
+            case "--seed":
+                let v = try value(a)
+                guard let s = UInt64(v) else { throw CLIError("--seed: '\(v)' is not an unsigned integer") }
+                seed = s
+            case "--alpha":
+                let v = try value(a)
+                guard let x = Double(v) else { throw CLIError("--alpha: '\(v)' is not a number") }
+                alpha = x
+            case "--radii":
+                let v = try value(a)
+                radii = try v.split(separator: ",").map {
+                    guard let r = Double($0) else { throw CLIError("--radii: '\($0)' is not a number") }
+                    return r
+                }
+            case "-h", "--help": throw CLIError(usage, exitCode: 0)
+            default:
+                guard !a.hasPrefix("--") else { throw CLIError("unknown option \(a)") }
+                positional.append(a)
+            }
+        }
+    }
+}
+
+struct CLIError: Error {
+    let message: String
+    var exitCode: Int32 = 2
+    init(_ message: String, exitCode: Int32 = 2) { self.message = message; self.exitCode = exitCode }
+}
+
+/// Cohen et al. print elapsed time as Python's str(timedelta): H:MM:SS.ffffff.
+func timedelta(_ s: Double) -> String {
+    let us = Int((s * 1e6).rounded())
+    return String(format: "%d:%02d:%02d.%06d", us / 3_600_000_000, us / 60_000_000 % 60, us / 1_000_000 % 60, us % 1_000_000)
+}
+
+func printInfo(_ m: Model) {
+    let i = m.info
+    print("name         \(i.name.isEmpty ? "-" : i.name)")
+    print("input        \(i.inputShape) = \(i.inputShape.count) floats")
+    print("classes      \(i.numClasses): \(i.classNames.joined(separator: ", "))")
+    print("time steps   \(i.timeSteps)")
+    print("coding       \(i.coding.name)")
+    print("sigma        \(i.sigma)")
+    print("sigma_eff    \(i.sigmaEffective.map { String($0) } ?? "- (no certificate)")")
+    print("layers       \(i.numLayers)")
+}
+
+func loadData(_ path: String, labels: String?, model: Model, start: Int, count: Int?) throws
+    -> (Dataset, Range<Int>) {
+    let data = try Dataset.load(images: URL(fileURLWithPath: path), labels: labels.map { URL(fileURLWithPath: $0) })
+    let per = data.shape.reduce(1, *)
+    guard per == model.info.inputShape.count else {
+        throw CLIError("\(path): samples have shape \(data.shape) (\(per) values), the model takes \(model.info.inputShape) = \(model.info.inputShape.count)")
+    }
+    guard start <= data.count else { throw CLIError("--start \(start) is past the \(data.count) samples of \(path)") }
+    return (data, start..<min(data.count, start + (count ?? data.count)))
+}
+
+func run(_ args: [String]) throws {
+    guard let command = args.first else { throw CLIError(usage) }
+    let o = try Options(args.dropFirst())
+    switch command {
+    case "info":
+        guard o.positional.count == 1 else { throw CLIError("usage: rsc-cli info MODEL") }
+        printInfo(try Model(path: o.positional[0]))
+    case "predict", "certify":
+        guard o.positional.count == 2 else { throw CLIError("usage: rsc-cli \(command) MODEL DATA [options]") }
+        let model = try Model(path: o.positional[0])
+        let (data, range) = try loadData(o.positional[1], labels: o.labels, model: model, start: o.start, count: o.count)
+        let d = model.info.inputShape.count
+        var summary = Summary(radii: o.radii)
+        print(command == "certify" ? "idx\tlabel\tpredict\tradius\tcorrect\ttime" : "idx\tlabel\tpredict\tcorrect\ttime")
+        for i in range {
+            let x = Array(data.values[(i * d)..<((i + 1) * d)])
+            let label = data.labels?[i] ?? -1
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let predicted: Int, radius: Double
+            if command == "certify" {
+                let c = try model.certify(x, parameters: CertifyParameters(n0: o.n0, n: o.n, alpha: o.alpha, seed: o.seed,
+                                                                             stream: UInt64(i), threads: o.threads))
+                (predicted, radius) = (c.label ?? -1, c.radius)
+            } else {
+                let p = try model.predict(x, parameters: PredictParameters(n: o.n, alpha: o.alpha, seed: o.seed,
+                                                                           stream: UInt64(i), threads: o.threads))
+                (predicted, radius) = (p.label ?? -1, 0)
+            }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let correct = label < 0 ? -1 : (predicted == label ? 1 : 0)
+            summary.add(predicted: predicted, label: label, radius: radius, seconds: dt)
+            if command == "certify" {
+                print("\(i)\t\(label)\t\(predicted)\t\(String(format: "%.4f", radius))\t\(correct)\t\(timedelta(dt))")
+            } else {
+                print("\(i)\t\(label)\t\(predicted)\t\(correct)\t\(timedelta(dt))")
+            }
+            fflush(stdout)
+        }
+        FileHandle.standardError.write(Data(summary.report(certify: command == "certify").utf8))
+    default:
+        throw CLIError("unknown command '\(command)'\n\(usage)")
+    }
+}
+
+
+/// Cohen-style summary: accuracy of the smoothed classifier and certified accuracy per radius.
+struct Summary {
+    let radii: [Double]
+    var n = 0, abstained = 0, correct = 0, labeled = 0, seconds = 0.0
+    var certified: [Int]
+
+    init(radii: [Double]) { self.radii = radii; certified = Array(repeating: 0, count: radii.count) }
+
+    mutating func add(predicted: Int, label: Int, radius: Double, seconds dt: Double) {
+        n += 1
+        seconds += dt
+        if predicted < 0 { abstained += 1 }
+        guard label >= 0 else { return }
+        labeled += 1
+        guard predicted == label else { return }
+        correct += 1
+        for (k, r) in radii.enumerated() where radius >= r { certified[k] += 1 }
+    }
+
+    func report(certify: Bool) -> String {
+        func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : String(format: "%.1f%%", 100 * Double(a) / Double(b)) }
+        var s = "\n\(n) images, \(String(format: "%.3f", n == 0 ? 0 : seconds / Double(n))) s per image, abstained \(pct(abstained, n))"
+        if labeled > 0 { s += ", accuracy \(pct(correct, labeled))" }
+        s += "\n"
+        if certify && labeled > 0 {
+            s += "radius     " + radii.map { String(format: "%6.2f", $0) }.joined(separator: " ") + "\n"
+            s += "certified  " + certified.map { String(format: "%5.1f%%", 100 * Double($0) / Double(labeled)) }.joined(separator: " ") + "\n"
+        }
+        return s
+    }
+}
+
+do {
+    try run(Array(CommandLine.arguments.dropFirst()))
+} catch let e as CLIError {
+    FileHandle.standardError.write(Data((e.message + "\n").utf8))
+    exit(e.exitCode)
+} catch let e as RSCError {
+    FileHandle.standardError.write(Data(("rsc-cli: \(e.message)\n").utf8))
+    exit(1)
+} catch {
+    FileHandle.standardError.write(Data(("rsc-cli: \(error)\n").utf8))
+    exit(1)
+}

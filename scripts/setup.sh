@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what rsc needs and is missing, and nothing else; safe to run again.
+#   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
+#   for tests and examples).  Python: numpy, scipy, pytest.
+set -euo pipefail
+
+need_apt=()
+[ -f /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ] && [ -e /usr/lib/x86_64-linux-gnu/libomp5.so ] \
+    || need_apt+=(libomp-dev)
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
+for tool in cc nm; do command -v "$tool" >/dev/null || need_apt+=(binutils gcc); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${need_apt[*]}" >&2
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh image has empty package lists: update once, then install.
+    $sudo apt-get install -y --no-install-recommends "${need_apt[@]}" >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq && $sudo apt-get install -y --no-install-recommends "${need_apt[@]}"; }
+fi
+
+PY=${PYTHON:-python3}
+need_pip=()
+for mod in numpy scipy pytest; do "$PY" -c "import $mod" 2>/dev/null || need_pip+=("$mod"); done
+if [ ${#need_pip[@]} -gt 0 ]; then
+    echo "setup: pip install ${need_pip[*]}" >&2
+    "$PY" -m pip install --quiet "${need_pip[@]}"
+fi
