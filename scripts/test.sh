@@ -8,7 +8,7 @@ bash scripts/setup.sh
 echo "== swift build -c release (librsc.so, rsc-cli)"
 swift build -c release
 echo "== swift test"
-swift test 2>&1 | tail -n 40
+swift test
 echo "== python tests"
 RSC_LIBRARY="$PWD/.build/release/librsc.so" python3 -m pytest -q bindings/python/tests
 echo "== all tests passed"

@@ -1,0 +1,60 @@
+import Foundation
+import XCTest
+
+@testable import RSC
+
+/// The Swift API of predict/certify on a fixture: determinism across thread counts, stream keying,
+/// argument errors. (Statistical correctness of the certificate: bindings/python/tests.)
+final class SmoothingTests: XCTestCase {
+    let model = try! Model(contentsOf: FixtureTests.directory.appendingPathComponent("conv_lif.rscm"))
+    let x: [Float] = (0..<144).map { Float(($0 * 37) % 100) / 100 }
+
+    func testCountsDoNotDependOnThreads() throws {
+        let one = try model.predict(x, parameters: PredictParameters(n: 2500, seed: 3, threads: 1))
+        let two = try model.predict(x, parameters: PredictParameters(n: 2500, seed: 3, threads: 2))
+        let four = try model.predict(x, parameters: PredictParameters(n: 2500, seed: 3, threads: 4))
+        XCTAssertEqual(one, two)
+        XCTAssertEqual(one, four)
+        XCTAssertEqual(one.counts.reduce(0, +), 2500)
+        let c1 = try model.certify(x, parameters: CertifyParameters(n0: 64, n: 3000, seed: 3, threads: 1))
+        let c2 = try model.certify(x, parameters: CertifyParameters(n0: 64, n: 3000, seed: 3, threads: 2))
+        XCTAssertEqual(c1, c2)
+    }
+
+    func testStreamsAreIndependentNoise() throws {
+        let a = try model.predict(x, parameters: PredictParameters(n: 2000, stream: 1))
+        let b = try model.predict(x, parameters: PredictParameters(n: 2000, stream: 2))
+        XCTAssertNotEqual(a.counts, b.counts)
+        XCTAssertEqual(a, try model.predict(x, parameters: PredictParameters(n: 2000, stream: 1)))
+    }
+
+    func testArgumentErrors() {
+        XCTAssertThrowsError(try model.predict(x, parameters: PredictParameters(n: 0))) {
+            XCTAssertEqual(($0 as? RSCError)?.status, 2)
+        }
+        XCTAssertThrowsError(try model.certify(x, parameters: CertifyParameters(alpha: 1))) {
+            XCTAssertEqual(($0 as? RSCError)?.status, 2)
+        }
+        XCTAssertThrowsError(try model.certify(Array(x.dropLast()))) {
+            guard case .inputSize = $0 as? RSCError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try model.forward([Float](repeating: .nan, count: 4 * 144))) {
+            guard case .inputValue = $0 as? RSCError else { return XCTFail("\($0)") }
+        }
+    }
+
+    func testCancellation() {
+        var calls = 0
+        XCTAssertThrowsError(try model.certify(x, parameters: CertifyParameters(n: 50_000)) { _ in
+            calls += 1
+            return calls < 3
+        }) { XCTAssertEqual(($0 as? RSCError)?.status, 16) }
+        XCTAssertEqual(calls, 3)
+    }
+
+    func testBadBytesThrowNotTrap() {
+        for bytes in [[UInt8](), [0x89, 0x52], [UInt8](repeating: 0xFF, count: 300)] {
+            XCTAssertThrowsError(try Model(bytes: bytes))
+        }
+    }
+}
