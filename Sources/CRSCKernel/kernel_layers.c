@@ -6,71 +6,95 @@
 #include <math.h>
 #include <string.h>
 
+/* Output channels are processed in tiles of TILE accumulators that stay in registers while every
+ * contributing input is added, instead of a load and store of the accumulator per input. Rows and
+ * accumulators are padded to whole tiles, so there is no remainder loop. */
+#define TILE RSCK_TILE
+
 /* Dense (analog-fed) conv or linear, as a gather per output position: acc[o] = sum_k in[k] w[k][o].
  * Float32: the coded input is real-valued, and quantizing it to int16 flipped a spike in ~1.5% of
  * passes against the float64 reference (measured, docs/kernel.md); float32 keeps that near 0. */
 RSCK_CLONES void rsck_dense(const rsck_layer *L, const float *in, float *acc) {
-    const int C = L->in_c, H = L->in_h, W = L->in_w, OC = L->out_c;
+    const int C = L->in_c, H = L->in_h, W = L->in_w, OC = L->out_c, S = L->oc_stride;
     for (int oy = 0; oy < L->out_h; oy++) {
         for (int ox = 0; ox < L->out_w; ox++) {
-            float *restrict a = acc + ((size_t)oy * L->out_w + ox) * OC;
-            for (int o = 0; o < OC; o++) a[o] = 0.0f;
-            for (int ky = 0; ky < L->kh; ky++) {
-                const int iy = oy * L->sh - L->ph + ky;
-                if (iy < 0 || iy >= H) continue;
-                for (int kx = 0; kx < L->kw; kx++) {
-                    const int ix = ox * L->sw - L->pw + kx;
-                    if (ix < 0 || ix >= W) continue;
-                    const float *ip = in + ((size_t)iy * W + ix) * C;
-                    const float *wr = L->wf + ((size_t)(ky * L->kw + kx) * C) * OC;
-                    for (int c = 0; c < C; c++) {
-                        const float v = ip[c];
-                        const float *restrict w = wr + (size_t)c * OC;
-                        for (int o = 0; o < OC; o++) a[o] += v * w[o];
+            float *restrict a = acc + ((size_t)oy * L->out_w + ox) * S;
+            for (int o0 = 0; o0 < OC; o0 += TILE) {
+                float t[TILE] = {0};
+                for (int ky = 0; ky < L->kh; ky++) {
+                    const int iy = oy * L->sh - L->ph + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < L->kw; kx++) {
+                        const int ix = ox * L->sw - L->pw + kx;
+                        if (ix < 0 || ix >= W) continue;
+                        const float *ip = in + ((size_t)iy * W + ix) * C;
+                        const float *wr = L->wf + ((size_t)(ky * L->kw + kx) * C) * S + o0;
+                        for (int c = 0; c < C; c++) {
+                            const float v = ip[c];
+                            const float *restrict w = wr + (size_t)c * S;
+                            for (int o = 0; o < TILE; o++) t[o] += v * w[o];
+                        }
                     }
                 }
+                for (int o = 0; o < TILE; o++) a[o0 + o] = t[o];
             }
         }
     }
 }
 
+/* a[0..TILE) += sum over events e of count[e] * w[row[e]][0..TILE), the rows `stride` apart. */
+static inline __attribute__((always_inline)) void add_rows(int32_t *restrict a, const int8_t *restrict w0,
+                                                          int stride, const int32_t *row,
+                                                          const int32_t *count, int ne, int binary) {
+    int32_t t[TILE];
+    for (int o = 0; o < TILE; o++) t[o] = a[o];
+    if (binary) {
+        for (int e = 0; e < ne; e++) {
+            const int8_t *restrict w = w0 + (size_t)row[e] * stride;
+            for (int o = 0; o < TILE; o++) t[o] += w[o];
+        }
+    } else {
+        for (int e = 0; e < ne; e++) {
+            const int8_t *restrict w = w0 + (size_t)row[e] * stride;
+            const int32_t k = count[e];
+            for (int o = 0; o < TILE; o++) t[o] += k * w[o];
+        }
+    }
+    for (int o = 0; o < TILE; o++) a[o] = t[o];
+}
+
 /* Event-driven (spike-fed) conv or linear: for every non-zero input, add its weight row (times the
  * count, which is 1 for spikes) into each output position it reaches. Cost is proportional to the
- * number of events, not to the size of the layer. */
+ * number of events, not to the size of the layer. Events are gathered per input pixel, so each
+ * output tile is loaded and stored once per pixel, not once per event. */
 RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events) {
-    const int C = L->in_c, W = L->in_w, OC = L->out_c, OW = L->out_w;
-    const size_t n_in = (size_t)L->in_c * L->in_h * L->in_w;
-    const size_t n_out = (size_t)L->out_c * L->out_h * L->out_w;
+    const int C = L->in_c, W = L->in_w, OC = L->out_c, OW = L->out_w, S = L->oc_stride;
+    const size_t n_out = (size_t)S * L->out_h * L->out_w;
+    int32_t *chan = events, *count = events + C;  /* 2 * in_c entries (the plan sizes it) */
     memset(acc, 0, n_out * sizeof *acc);
-    size_t n_ev = 0;
-    for (size_t i = 0; i < n_in; i++) {
-        events[n_ev] = (int32_t)i;
-        n_ev += in[i] != 0;
-    }
-    for (size_t e = 0; e < n_ev; e++) {
-        const size_t i = (size_t)events[e];
-        const int32_t cnt = in[i];
-        const int c = (int)(i % C);
-        const size_t pix = i / C;
-        const int iy = (int)(pix / W), ix = (int)(pix % W);
-        for (int ky = 0; ky < L->kh; ky++) {
-            const int ty = iy + L->ph - ky;
-            if (ty < 0) break;
-            if (ty % L->sh) continue;
-            const int oy = ty / L->sh;
-            if (oy >= L->out_h) continue;
-            for (int kx = 0; kx < L->kw; kx++) {
-                const int tx = ix + L->pw - kx;
-                if (tx < 0) break;
-                if (tx % L->sw) continue;
-                const int ox = tx / L->sw;
-                if (ox >= OW) continue;
-                const int8_t *restrict w = L->w8 + ((size_t)(ky * L->kw + kx) * C + c) * OC;
-                int32_t *restrict a = acc + ((size_t)oy * OW + ox) * OC;
-                if (cnt == 1)
-                    for (int o = 0; o < OC; o++) a[o] += w[o];
-                else
-                    for (int o = 0; o < OC; o++) a[o] += cnt * (int32_t)w[o];
+    for (int iy = 0; iy < L->in_h; iy++) {
+        const int32_t *ys = L->ymap + (size_t)iy * L->kh;
+        const int ny = L->ycount[iy];
+        for (int ix = 0; ix < W; ix++) {
+            const uint16_t *px = in + ((size_t)iy * W + ix) * C;
+            int ne = 0;
+            for (int c = 0; c < C; c++) {
+                chan[ne] = c;
+                count[ne] = px[c];
+                ne += px[c] != 0;
+            }
+            if (!ne) continue;
+            const int32_t *xs = L->xmap + (size_t)ix * L->kw;
+            const int nx = L->xcount[ix];
+            for (int j = 0; j < ny; j++) {
+                const int oy = ys[j] >> 6, ky = ys[j] & 63;
+                for (int k = 0; k < nx; k++) {
+                    const int ox = xs[k] >> 6, kx = xs[k] & 63;
+                    int32_t *a = acc + ((size_t)oy * OW + ox) * S;
+                    const int8_t *w = L->w8 + (size_t)(ky * L->kw + kx) * C * S;
+                    for (int o0 = 0; o0 < OC; o0 += TILE)
+                        add_rows(a + o0, w + o0, S, chan, count, ne, L->binary_input);
+                }
             }
         }
     }
@@ -98,7 +122,7 @@ RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int3
     const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
     const size_t npos = (size_t)L->out_h * L->out_w;
     for (size_t p = 0; p < npos; p++) {
-        const int32_t *a = acc + p * OC;
+        const int32_t *a = acc + p * L->oc_stride;
         int32_t *vp = v + p * OC;
         uint16_t *sp = spikes + p * OC;
         for (int o = 0; o < OC; o++) {
@@ -113,7 +137,7 @@ RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32
     const size_t npos = (size_t)L->out_h * L->out_w;
     const double lim = L->cur_limit;
     for (size_t p = 0; p < npos; p++) {
-        const float *a = acc + p * OC;
+        const float *a = acc + p * L->oc_stride;
         int32_t *vp = v + p * OC;
         uint16_t *sp = spikes + p * OC;
         for (int o = 0; o < OC; o++) {

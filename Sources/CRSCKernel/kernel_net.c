@@ -16,7 +16,7 @@ typedef struct workspace {
     float *xin;        /* u_t as HWC (aliases z when C == 1)            */
     int32_t *acc;      /* int32 accumulators of a spike-fed layer       */
     float *accf;       /* float accumulators of an analog-fed layer     */
-    int32_t *events;   /* indices of non-zero inputs of one layer       */
+    int32_t *events;   /* channels and counts of one pixel's events     */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
     void *out[MAX_LAYERS];      /* layer outputs: uint16 (COUNT) or float (ANALOG) maps */
@@ -39,9 +39,10 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
         if (L->kind == RSCK_CONV || L->kind == RSCK_LINEAR) {
-            if (L->input_kind == RSCK_ANALOG && layer_out_n(L) > max_accf) max_accf = layer_out_n(L);
-            if (L->input_kind == RSCK_COUNT && layer_out_n(L) > max_acc) max_acc = layer_out_n(L);
-            if (L->input_kind == RSCK_COUNT && layer_in_n(L) > max_ev) max_ev = layer_in_n(L);
+            const size_t n_acc = (size_t)L->oc_stride * L->out_h * L->out_w;
+            if (L->input_kind == RSCK_ANALOG && n_acc > max_accf) max_accf = n_acc;
+            if (L->input_kind == RSCK_COUNT && n_acc > max_acc) max_acc = n_acc;
+            if (L->input_kind == RSCK_COUNT && 2 * (size_t)L->in_c > max_ev) max_ev = 2 * (size_t)L->in_c;
         }
     }
 #define TAKE(field, type, count)                                        \

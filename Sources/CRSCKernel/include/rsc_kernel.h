@@ -23,17 +23,26 @@ enum { RSCK_DIRECT = 0, RSCK_GAUSSIAN = 1, RSCK_GAUSSIAN_SHARED = 2, RSCK_POISSO
 
 /* One layer of the plan. Maps are stored HWC (channels innermost); flatten is a no-op on memory
  * (linear weights are permuted accordingly when the plan is built). */
+/* Output channels are processed in tiles of this many accumulators, held in registers. */
+#define RSCK_TILE 16
+
 typedef struct rsck_layer {
     int32_t kind, neuron, soft_reset, input_kind;
     int32_t in_c, in_h, in_w, out_c, out_h, out_w;
     int32_t kh, kw, sh, sw, ph, pw;
 
-    /* Weighted layers. Rows are indexed (ky, kx, in channel), each row holds out_c weights. */
-    const int8_t *w8;       /* [kh*kw*in_c][out_c], COUNT input: event-driven row adds      */
-    const float *wf;        /* [kh*kw*in_c][out_c], ANALOG input: the int8 weights as floats  */
+    /* Weighted layers. Rows are indexed (ky, kx, in channel), each row holds out_c weights padded
+     * with zeros to oc_stride (a multiple of RSCK_TILE), as are the accumulators of each position. */
+    int32_t oc_stride;
+    const int8_t *w8;       /* [kh*kw*in_c][oc_stride], COUNT input: event-driven row adds     */
+    const float *wf;        /* [kh*kw*in_c][oc_stride], ANALOG input: the int8 weights as floats */
     const float *scale;     /* [out_c] real weight = w * scale                                */
     const float *bias;      /* [out_c]                                                        */
     float in_mult;          /* COUNT input: real value of one count (1, or 1/(kh*kw) per avgpool) */
+    int32_t binary_input;   /* COUNT input holds only 0/1 (spikes): rows are added, not scaled   */
+    /* Conv geometry without divisions: input row iy reaches ycount[iy] (output row, kernel row)
+     * pairs ymap[iy*kh + j] = oy * 64 + ky; likewise columns (xmap, xcount). */
+    const int32_t *ymap, *ycount, *xmap, *xcount;
 
     /* Neuron layers, fixed point: membrane unit u = S * 2^-frac_bits (S = max scale of the layer). */
     const int32_t *cur_mult;  /* [out_c] COUNT input: current = round(acc * cur_mult / 2^cur_shift) */

@@ -103,6 +103,26 @@ final class NetworkPlan: @unchecked Sendable {
         return L
     }
 
+    /// For each input row (column), the output rows (columns) it reaches and through which kernel
+    /// row (column): the event loop's geometry, precomputed so that it needs no division.
+    private func eventGeometry(_ L: inout rsck_layer) throws {
+        func table(inSize: Int32, outSize: Int32, k: Int32, stride: Int32, pad: Int32) throws
+            -> (UnsafePointer<Int32>, UnsafePointer<Int32>) {
+            var map = [Int32](repeating: -1, count: Int(inSize * k)), count = [Int32](repeating: 0, count: Int(inSize))
+            for i in 0..<inSize {
+                for kk in 0..<k {
+                    let t = i + pad - kk
+                    guard t >= 0, t % stride == 0, t / stride < outSize else { continue }
+                    map[Int(i * k + count[Int(i)])] = (t / stride) * 64 + kk
+                    count[Int(i)] += 1
+                }
+            }
+            return (UnsafePointer(try allocate(map)), UnsafePointer(try allocate(count)))
+        }
+        (L.ymap, L.ycount) = try table(inSize: L.in_h, outSize: L.out_h, k: L.kh, stride: L.sh, pad: L.ph)
+        (L.xmap, L.xcount) = try table(inSize: L.in_w, outSize: L.out_w, k: L.kw, stride: L.sw, pad: L.pw)
+    }
+
     /// Conv or linear: weights repacked to rows (ky, kx, input position in memory) of out_c values,
     /// and for neuron layers the fixed-point constants.
     private func weighted(_ d: LayerDescription, memory: Shape3, analog: Bool, inMult: Double, maxCount: Int,
@@ -111,6 +131,8 @@ final class NetworkPlan: @unchecked Sendable {
         L.kind = d.kind == .conv2d ? Int32(RSCK_CONV) : Int32(RSCK_LINEAR)
         L.input_kind = analog ? Int32(RSCK_ANALOG) : Int32(RSCK_COUNT)
         L.in_mult = Float(inMult)
+        L.binary_input = maxCount == 1 ? 1 : 0
+        if !analog { try eventGeometry(&L) }
 
         // A vector input that is a flattened map lives in memory in HWC order; PyTorch's flatten,
         // which the weights follow, is CHW. logicalChannel[m] maps memory position m back.
@@ -120,14 +142,16 @@ final class NetworkPlan: @unchecked Sendable {
             let (C, H, W) = (memory.channels, memory.height, memory.width)
             for y in 0..<H { for x in 0..<W { for c in 0..<C { logicalChannel[(y * W + x) * C + c] = c * H * W + y * W + x } } }
         }
-        var rows = [Int8](repeating: 0, count: kh * kw * inC * outC)
+        let ocStride = (outC + Int(RSCK_TILE) - 1) / Int(RSCK_TILE) * Int(RSCK_TILE)
+        L.oc_stride = Int32(ocStride)
+        var rows = [Int8](repeating: 0, count: kh * kw * inC * ocStride)
         var l1 = [Int](repeating: 0, count: outC)
         for o in 0..<outC {
             for ky in 0..<kh {
                 for kx in 0..<kw {
                     for m in 0..<inC {
                         let w = d.weights[((o * inC + logicalChannel[m]) * kh + ky) * kw + kx]
-                        rows[((ky * kw + kx) * inC + m) * outC + o] = w
+                        rows[((ky * kw + kx) * inC + m) * ocStride + o] = w
                         l1[o] += abs(Int(w))
                     }
                 }
