@@ -37,7 +37,7 @@ let package = Package(
         // Data-set readers for the CLI: .npy, idx and idx.gz.
         .target(name: "RSCData"),
         .executableTarget(name: "RSCCLI", dependencies: ["RSC", "RSCData"]),
-        .testTarget(name: "RSCTests", dependencies: ["RSC", "CRSCKernel"]),
-        .testTarget(name: "RSCDataTests", dependencies: ["RSCData"]),
+        .testTarget(name: "RSCTests", dependencies: ["RSC", "CRSCKernel"], exclude: ["Fixtures"]),
+        .testTarget(name: "RSCDataTests", dependencies: ["RSCData"], exclude: ["Fixtures"]),
     ]
 )

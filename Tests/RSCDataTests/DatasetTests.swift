@@ -1,0 +1,106 @@
+import XCTest
+@testable import RSCData
+
+final class DatasetTests: XCTestCase {
+    func testIDXImagesAndLabels() throws {
+        for (images, labels) in [("idx/images.idx", "idx/labels.idx"), ("idx/images.idx.gz", "idx/labels.idx.gz"),
+                                 ("idx/images.idx", "idx/labels.idx.gz")] {
+            let ds = try Dataset.load(images: fixture(images), labels: fixture(labels))
+            XCTAssertEqual(ds.count, 5)
+            XCTAssertEqual(ds.shape, [4, 3])
+            XCTAssertEqual(ds.values.count, 60)
+            XCTAssertEqual(Array(ds.values[..<3]), [0, 1, 128 / 255], "uint8 scaled by 1/255")
+            XCTAssertTrue(ds.values.allSatisfy { (0...1).contains($0) })
+            XCTAssertEqual(ds.labels, [9, 0, 3, 3, 7])
+        }
+    }
+
+    func testNPYImagesAndLabels() throws {
+        let raw = try readArray(fixture("dataset/images_f4.npy"), maxDecompressedBytes: 1 << 20)
+        let ds = try Dataset.load(images: fixture("dataset/images_f4.npy"), labels: fixture("dataset/labels_i8.npy"))
+        XCTAssertEqual(ds.count, 6)
+        XCTAssertEqual(ds.shape, [2, 2])
+        XCTAssertEqual(ds.values, raw.floats(scaleUInt8: false), "floats taken as is")
+        XCTAssertEqual(ds.labels, [0, 1, 2, 3, 4, 5])
+
+        let col = try Dataset.load(images: fixture("dataset/images_f4.npy"), labels: fixture("dataset/labels_i4_col.npy"))
+        XCTAssertEqual(col.labels, [5, 4, 3, 2, 1, 0])
+
+        let u1 = try Dataset.load(images: fixture("dataset/images_u1.npy.gz"), labels: nil)
+        XCTAssertEqual(u1.count, 6)
+        XCTAssertEqual(u1.shape, [3])
+        XCTAssertNil(u1.labels)
+        let bytes = try readArray(fixture("dataset/images_u1.npy.gz"), maxDecompressedBytes: 1 << 20).ints(file: "")
+        XCTAssertEqual(u1.values, bytes.map { Float($0) / 255 })
+    }
+
+    func testErrorsNameTheFile() {
+        let images = fixture("dataset/images_f4.npy")
+        func load(_ labels: String) throws -> Dataset { try Dataset.load(images: images, labels: fixture(labels)) }
+        assertDataError("countMismatch", images.path, "holds 6 samples", fixture("dataset/labels_5.npy").path, "holds 5 labels") {
+            try load("dataset/labels_5.npy")
+        }
+        assertDataError("unsupported", "labels_f4.npy", "labels must be integers, got element type <f4") { try load("dataset/labels_f4.npy") }
+        assertDataError("corrupt", "labels_negative.npy", "negative label -1 at index 2") { try load("dataset/labels_negative.npy") }
+        assertDataError("unsupported", "labels_2d.npy", "labels need shape (N) or (N, 1), got (6, 2)") { try load("dataset/labels_2d.npy") }
+        assertDataError("unsupported", "vector.idx", "images need shape (N, ...) with at least 2 axes, got (4,)") {
+            try Dataset.load(images: fixture("idx/vector.idx"), labels: nil)
+        }
+        assertDataError("unreadable", "nope.npy", "no such file") { try Dataset.load(images: fixture("nope.npy"), labels: nil) }
+        assertDataError("unreadable", "nope.idx") { try load("nope.idx") }
+        assertDataError("tooLarge", "zeros4m.gz", "1048576") {
+            try Dataset.load(images: fixture("gzip/zeros4m.gz"), labels: nil, maxDecompressedBytes: 1 << 20)
+        }
+        assertDataError("badMagic", "zeros4m.gz", "not .npy, idx or gzip (starts with 00 00 00 00") {
+            try Dataset.load(images: fixture("gzip/zeros4m.gz"), labels: nil)
+        }
+        assertDataError("corrupt", "bad_crc.idx.gz", "gzip: CRC-32 mismatch") { try Dataset.load(images: fixture("idx/bad_crc.idx.gz"), labels: nil) }
+        assertDataError("truncated", "empty.gz", "gzip holds no data") { try Dataset.load(images: fixture("gzip/empty.gz"), labels: nil) }
+    }
+
+    /// The real Fashion-MNIST test set, where the machine has it (RSC_FASHION_MNIST_DIR overrides
+    /// the directory), cross-checked against Python's gzip module.
+    func testFashionMNISTTestSet() throws {
+        let dir = ProcessInfo.processInfo.environment["RSC_FASHION_MNIST_DIR"] ?? "/usr/share/datasets/fashion-mnist"
+        let images = URL(fileURLWithPath: dir).appendingPathComponent("t10k-images-idx3-ubyte.gz")
+        let labels = URL(fileURLWithPath: dir).appendingPathComponent("t10k-labels-idx1-ubyte.gz")
+        guard FileManager.default.fileExists(atPath: images.path), FileManager.default.fileExists(atPath: labels.path) else {
+            throw XCTSkip("Fashion-MNIST test set not found in \(dir) (set RSC_FASHION_MNIST_DIR to its directory)")
+        }
+        let start = Date()
+        let ds = try Dataset.load(images: images, labels: labels)
+        print("Fashion-MNIST t10k images + labels loaded in \(String(format: "%.3f", Date().timeIntervalSince(start))) s")
+        XCTAssertEqual(ds.count, 10_000)
+        XCTAssertEqual(ds.shape, [28, 28])
+        XCTAssertEqual(ds.values.count, 10_000 * 28 * 28)
+        XCTAssertEqual(ds.labels?.count, 10_000)
+        XCTAssertTrue(ds.labels?.allSatisfy { (0..<10).contains($0) } ?? false)
+        XCTAssertTrue(ds.values.allSatisfy { (0...1).contains($0) })
+
+        // Python's view: the first label, and the sum of all pixel bytes.
+        let script = "import gzip, sys; l = gzip.open(sys.argv[1]).read(); i = gzip.open(sys.argv[2]).read(); print(l[8], sum(i[16:]))"
+        guard let out = try runPython(script, [labels.path, images.path]) else {
+            throw XCTSkip("python3 not found: checked shapes only, not values against Python's gzip")
+        }
+        let fields = out.split(separator: " ").compactMap { Int($0) }
+        XCTAssertEqual(fields.count, 2, out)
+        XCTAssertEqual(ds.labels?.first, fields.first)
+        XCTAssertEqual(ds.values.reduce(0) { $0 + Int(($1 * 255).rounded()) }, fields.last)
+    }
+
+    /// Runs python3 (found through /usr/bin/env) and returns its trimmed stdout; nil when absent.
+    private func runPython(_ code: String, _ args: [String]) throws -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", code] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        if p.terminationStatus == 127 { return nil }
+        XCTAssertEqual(p.terminationStatus, 0, "python3 failed")
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
