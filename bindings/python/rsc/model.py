@@ -32,7 +32,7 @@ class ModelInfo:
         return c * h * w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Prediction:
     label: int  # -1 (rsc.ABSTAIN) when the binomial test cannot separate the top two classes
     top: int
@@ -45,6 +45,14 @@ class Prediction:
     @property
     def abstained(self) -> bool:
         return self.label < 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Prediction):
+            return NotImplemented
+        return (self.label, self.top, self.runner_up, self.count_top, self.count_runner_up,
+                self.p_value) == (other.label, other.top, other.runner_up, other.count_top,
+                                  other.count_runner_up, other.p_value) \
+            and np.array_equal(self.counts, other.counts)
 
 
 @dataclass(frozen=True)
