@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "RSC", targets: ["RSC"]),
         // The command-line tool. A product cannot share the name `rsc` with the library.
         .executable(name: "rsc-cli", targets: ["RSCCLI"]),
+        // The Swift API in use (README's Swift section).
+        .executable(name: "rsc-swift-example", targets: ["RSCExample"]),
     ],
     targets: [
         // Hot loops only: noise coding, int8 layers, spike accumulation, neurons, votes.
@@ -37,6 +39,7 @@ let package = Package(
         // Data-set readers for the CLI: .npy, idx and idx.gz.
         .target(name: "RSCData"),
         .executableTarget(name: "RSCCLI", dependencies: ["RSC", "RSCData"]),
+        .executableTarget(name: "RSCExample", dependencies: ["RSC"], path: "Examples/Swift"),
         .testTarget(name: "RSCTests", dependencies: ["RSC", "CRSCKernel"], exclude: ["Fixtures"]),
         .testTarget(name: "RSCDataTests", dependencies: ["RSCData"], exclude: ["Fixtures"]),
     ]

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what rsc needs and is missing, and nothing else; safe to run again.
 #   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
-#   for tests and examples).  Python: numpy, scipy, pytest.
+#   for tests and examples), gcc/g++/binutils/pkg-config (C example and ABI tests).
+#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools.
 set -euo pipefail
 
 need_apt=()
 [ -f /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ] && [ -e /usr/lib/x86_64-linux-gnu/libomp5.so ] \
     || need_apt+=(libomp-dev)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
-for tool in cc nm; do command -v "$tool" >/dev/null || need_apt+=(binutils gcc); done
+for tool in cc c++ nm strip; do command -v "$tool" >/dev/null || need_apt+=(binutils gcc g++); done
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}" >&2
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -20,7 +22,7 @@ fi
 
 PY=${PYTHON:-python3}
 need_pip=()
-for mod in numpy scipy pytest; do "$PY" -c "import $mod" 2>/dev/null || need_pip+=("$mod"); done
+for mod in numpy scipy pytest tqdm matplotlib setuptools; do "$PY" -c "import $mod" 2>/dev/null || need_pip+=("$mod"); done
 if [ ${#need_pip[@]} -gt 0 ]; then
     echo "setup: pip install ${need_pip[*]}" >&2
     "$PY" -m pip install --quiet "${need_pip[@]}"

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs what is missing, builds, runs the Swift and
-# Python tests. This is what .ci/run runs.
+# The whole test suite, from a fresh clone: installs what is missing, builds, installs rsc into a
+# temporary prefix, runs the Swift tests, then the Python tests (including the C and Swift
+# examples) against the package installed into a fresh virtualenv. This is what .ci/run runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-echo "== swift build -c release (librsc.so, rsc-cli)"
+echo "== swift build -c release (librsc.so, rsc-cli, rsc-swift-example)"
 swift build -c release
 echo "== swift test"
 swift test
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "== install into a temporary prefix"
+bash scripts/install.sh "$work/prefix"
+echo "== python package in a fresh virtualenv"
+# --system-site-packages: reuse the numpy/scipy/torch that setup.sh installed instead of
+# downloading them again; the rsc package itself comes only from this install.
+python3 -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/pip" install --quiet --no-build-isolation "./bindings/python[progress,plot,test]"
 echo "== python tests"
-RSC_LIBRARY="$PWD/.build/release/librsc.so" python3 -m pytest -q bindings/python/tests
+(cd "$work" && RSC_TEST_INSTALLED=1 RSC_TEST_PREFIX="$work/prefix" \
+    "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$OLDPWD/bindings/python/tests")
 echo "== all tests passed"

@@ -1,5 +1,12 @@
 import CRSCKernel
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // URL only; full Foundation would add ~60 MB to a static librsc.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a loaded model is: its input, classes, time steps and coding.
 public struct ModelInfo: Sendable, Equatable {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Reads and validates an `.rscm` v1 file (docs/format.md). Every field is checked against the
 /// file size and the other fields before any tensor is read; the first violation throws an
@@ -9,24 +13,27 @@ enum ModelFileParser {
     static let headerSize = 128
     static let layerSize = 128
 
+    /// Plain POSIX I/O: the core stays free of Foundation, so librsc.so stays small.
     static func load(path: String) throws -> ModelDescription {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RSCError.io("cannot open '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
         var st = stat()
-        guard stat(path, &st) == 0 else {
-            throw RSCError.io("cannot open '\(path)': \(String(cString: strerror(errno)))")
-        }
+        guard fstat(fd, &st) == 0 else { throw RSCError.io("cannot stat '\(path)': \(String(cString: strerror(errno)))") }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw RSCError.io("'\(path)' is not a regular file") }
         guard st.st_size <= Limits.maxFileBytes else {
             throw RSCError.limit("'\(path)' is \(st.st_size) bytes, more than the \(Limits.maxFileBytes) rsc accepts")
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw RSCError.io("cannot open '\(path)' for reading: \(String(cString: strerror(errno)))")
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw RSCError.io("cannot read '\(path)': \(String(cString: strerror(errno)))") }
+            guard n > 0 else { break }  // the file shrank while reading: parse what is there
+            got += n
         }
-        defer { try? handle.close() }
-        let data: Data
-        do { data = try handle.readToEnd() ?? Data() } catch {
-            throw RSCError.io("cannot read '\(path)': \(error.localizedDescription)")
-        }
-        return try parse([UInt8](data))
+        return try parse(Array(bytes[0..<got]))
     }
 
     static func parse(_ bytes: [UInt8]) throws -> ModelDescription {

@@ -1,5 +1,9 @@
 import CRSCKernel
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The runnable form of a model: the kernel's C structs (Sources/CRSCKernel/include/rsc_kernel.h)
 /// and the repacked weights they point to, owned here and immutable after init, so one plan is

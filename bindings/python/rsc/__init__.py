@@ -11,6 +11,9 @@ smoothed classifier, certify an L2 radius.
 from __future__ import annotations
 
 from .errors import RSCError  # noqa: F401  (re-exported)
-from .model import Certificate, Model, ModelInfo, Prediction, load, set_num_threads, version  # noqa: F401
+from .model import (  # noqa: F401
+    Certificate, Model, ModelInfo, Prediction, certified_accuracy, load, set_num_threads, version)
+
+__version__ = "0.1.0"
 
 ABSTAIN = -1

@@ -69,6 +69,21 @@ class Certificate:
         return self.label < 0
 
 
+def _progress_bar(total: int, enabled: bool, desc: str):
+    """A tqdm bar when tqdm is installed (extra `progress`) and enabled, else a no-op."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+            return tqdm(total=total, desc=desc, unit="img")
+        except ImportError:
+            pass
+
+    class _Null:
+        def update(self, n: int = 1) -> None: ...
+        def close(self) -> None: ...
+    return _Null()
+
+
 def _check(status: int) -> None:
     if status != 0:
         raise from_status(status, _native.lib().rsc_last_error().decode("utf-8", "replace"))
@@ -170,3 +185,76 @@ class Model:
         _check(self._lib.rsc_certify(self._ptr(), xs.ctypes.data_as(_native._f32p), xs.size,
                                      ctypes.byref(p), ctypes.byref(out)))
         return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower, out.radius)
+
+    # ---- data sets --------------------------------------------------------------------------
+
+    def _batch(self, xs) -> np.ndarray:
+        xs = np.asarray(xs, dtype=np.float32)
+        if xs.ndim < 2 or int(np.prod(xs.shape[1:])) != self.info.input_len:
+            raise ValueError(f"expected an (N, ...) array of inputs with {self.info.input_len} values "
+                             f"each (input shape {self.info.input_shape}), got shape {xs.shape}")
+        return np.ascontiguousarray(xs.reshape(len(xs), -1))
+
+    def predict_batch(self, xs, labels=None, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
+                      first_stream: int = 0, threads: int = 0, progress: bool = True,
+                      tsv: Optional[str | os.PathLike] = None) -> list[Prediction]:
+        """PREDICT for each row of xs (N, ...). Input i uses noise stream first_stream + i, so
+        results do not depend on how a data set is split into calls. With tsv, writes Cohen et
+        al.'s columns `idx label predict correct time` (label/correct -1 without labels)."""
+        return self._run_batch("predict", xs, labels, tsv, progress, dict(n=n, alpha=alpha, seed=seed,
+                               threads=threads), first_stream)
+
+    def certify_batch(self, xs, labels=None, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
+                      seed: int = 0, first_stream: int = 0, threads: int = 0, progress: bool = True,
+                      tsv: Optional[str | os.PathLike] = None) -> list[Certificate]:
+        """CERTIFY for each row of xs (N, ...), streams first_stream + i. With tsv, writes Cohen
+        et al.'s columns `idx label predict radius correct time`."""
+        return self._run_batch("certify", xs, labels, tsv, progress, dict(n0=n0, n=n, alpha=alpha,
+                               seed=seed, threads=threads), first_stream)
+
+    def _run_batch(self, kind: str, xs, labels, tsv, progress: bool, kwargs: dict, first_stream: int):
+        import datetime
+        import time
+        xs = self._batch(xs)
+        if labels is not None:
+            labels = np.asarray(labels).reshape(-1)
+            if len(labels) != len(xs):
+                raise ValueError(f"{len(labels)} labels for {len(xs)} inputs")
+        out = open(tsv, "w") if tsv is not None else None
+        bar = _progress_bar(len(xs), progress, f"rsc {kind}")
+        results = []
+        try:
+            if out:
+                out.write("idx\tlabel\tpredict\tradius\tcorrect\ttime\n" if kind == "certify"
+                          else "idx\tlabel\tpredict\tcorrect\ttime\n")
+            for i, x in enumerate(xs):
+                t0 = time.perf_counter()
+                r = getattr(self, kind)(x, stream=first_stream + i, **kwargs)
+                dt = datetime.timedelta(seconds=time.perf_counter() - t0)
+                results.append(r)
+                if out:
+                    label = int(labels[i]) if labels is not None else -1
+                    correct = -1 if label < 0 else int(r.label == label)
+                    radius = f"\t{r.radius:.4f}" if kind == "certify" else ""
+                    out.write(f"{first_stream + i}\t{label}\t{r.label}{radius}\t{correct}\t{dt}\n")
+                    out.flush()
+                bar.update(1)
+        finally:
+            bar.close()
+            if out:
+                out.close()
+        return results
+
+
+def certified_accuracy(certificates: list[Certificate], labels, radii) -> np.ndarray:
+    """Fraction of inputs certified correct at each radius: label == true label and radius >= r
+    (Cohen et al.'s certified accuracy)."""
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(certificates):
+        raise ValueError(f"{len(labels)} labels for {len(certificates)} certificates")
+    if not len(certificates):
+        raise ValueError("no certificates")
+    pred = np.array([c.label for c in certificates])
+    rad = np.array([c.radius for c in certificates])
+    ok = pred == labels
+    return np.array([np.mean(ok & (rad >= r)) for r in np.asarray(radii, dtype=float)])

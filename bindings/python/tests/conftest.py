@@ -1,11 +1,14 @@
 """Make `import rsc...` work from a source checkout without installing the package."""
 
+import os
 import sys
 from pathlib import Path
 
 PYTHON_ROOT = Path(__file__).resolve().parent.parent  # bindings/python
 REPO_ROOT = PYTHON_ROOT.parent.parent
-if str(PYTHON_ROOT) not in sys.path:
+# RSC_TEST_INSTALLED=1 tests the installed package (scripts/test.sh runs the suite in a fresh
+# virtualenv that way); otherwise the source tree is imported.
+if os.environ.get("RSC_TEST_INSTALLED") != "1" and str(PYTHON_ROOT) not in sys.path:
     sys.path.insert(0, str(PYTHON_ROOT))
 
 import pytest  # noqa: E402

@@ -1,0 +1,117 @@
+"""rsc from C and Swift, as their users would use it: the public header compiles as C99 and C++,
+the C example builds against an installed prefix through pkg-config and runs in a clean
+environment, the Swift example runs, and both agree with this binding; README snippets are the
+code these tests run."""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rsc
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "models" / "demo"
+README = (REPO / "README.md").read_text()
+
+
+def expected_line(index: int, seed: int) -> tuple[int, float, float]:
+    x = np.load(DEMO / "test_images.npy")[index]
+    c = rsc.load(DEMO / "fmnist_demo.rscm").certify(x, seed=seed)
+    return c.label, c.radius, c.pa_lower
+
+
+def parse(line: str) -> tuple[int, float, float]:
+    m = re.match(r"class (\d+) \(.*\) radius ([0-9.e-]+) pA ([0-9.e-]+)", line.strip())
+    assert m, line
+    return int(m[1]), float(m[2]), float(m[3])
+
+
+@pytest.mark.parametrize("compiler,flags", [("cc", ["-std=c99"]), ("c++", ["-std=c++11", "-x", "c++"])])
+def test_header_compiles_cleanly(compiler, flags, tmp_path):
+    src = tmp_path / "use.c"
+    src.write_text('#include "rsc.h"\nint main(void) { rsc_certify_params p = rsc_certify_default_params();\n'
+                   "  return (int)p.n0 == 100 ? 0 : 1; }\n")
+    subprocess.run([compiler, *flags, "-Wall", "-Wextra", "-Werror", "-pedantic", "-I", str(REPO / "include"),
+                    "-c", str(src), "-o", str(tmp_path / "use.o")], check=True)
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    """An installed prefix: $RSC_TEST_PREFIX (scripts/test.sh installs one), else install now."""
+    if os.environ.get("RSC_TEST_PREFIX"):
+        return Path(os.environ["RSC_TEST_PREFIX"])
+    p = tmp_path_factory.mktemp("prefix")
+    subprocess.run(["bash", str(REPO / "scripts" / "install.sh"), str(p)], check=True, capture_output=True)
+    return p
+
+
+def test_c_example_via_pkg_config_in_clean_env(prefix, tmp_path):
+    build = tmp_path / "build"
+    build.mkdir()
+    shutil.copy(REPO / "bindings" / "c" / "certify.c", build)
+    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
+    env.pop("LD_LIBRARY_PATH", None)
+    subprocess.run("cc certify.c $(pkg-config --cflags --libs rsc) -o certify", shell=True, cwd=build,
+                   env=env, check=True)
+    np.load(DEMO / "test_images.npy")[5].astype("<f4").tofile(tmp_path / "x.f32")
+    out = subprocess.run(["env", "-i", str(build / "certify"), str(DEMO / "fmnist_demo.rscm"),
+                          str(tmp_path / "x.f32"), "11"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    label, radius, pa = parse(out.stdout)
+    want = expected_line(5, 11)
+    assert label == want[0] and radius == pytest.approx(want[1], abs=1e-8) and pa == pytest.approx(want[2], abs=1e-8)
+    # Errors: status checked, message printed, non-zero exit.
+    bad = subprocess.run(["env", "-i", str(build / "certify"), str(tmp_path / "missing.rscm"), str(tmp_path / "x.f32")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "missing.rscm" in bad.stderr
+    # The library is self-contained: no Swift runtime, exactly the C API exported.
+    lib = (prefix / "lib" / "librsc.so").resolve()
+    needed = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True, check=True).stdout
+    assert "swift" not in needed.lower() and "librsc.so.0" in needed
+    rsc_symbols = {l.split()[-1] for l in subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True,
+                   text=True, check=True).stdout.splitlines() if " rsc_" in l}
+    assert "rsc_certify" in rsc_symbols and len(rsc_symbols) == 12
+
+
+def test_swift_example_agrees():
+    exe = REPO / ".build" / "release" / "rsc-swift-example"
+    assert exe.exists(), "swift build -c release builds rsc-swift-example"
+    out = subprocess.run([str(exe), str(DEMO / "fmnist_demo.rscm"), "0"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    label, radius, pa = parse(out.stdout)
+    want = expected_line(0, 3)
+    assert label == want[0] and radius == pytest.approx(want[1], abs=1e-12) and pa == pytest.approx(want[2], abs=1e-12)
+
+
+def snippet(lang: str) -> str:
+    blocks = re.findall(rf"```{lang}\n(.*?)```", README, re.S)
+    assert blocks, f"README has no {lang} snippet"
+    return blocks[0]
+
+
+def lines_of(text: str) -> list[str]:
+    return [l.strip() for l in text.splitlines() if l.strip()]
+
+
+def test_readme_c_snippet_is_the_tested_example():
+    example = lines_of((REPO / "bindings" / "c" / "certify.c").read_text())
+    for line in lines_of(snippet("c")):
+        assert line in example, f"README C line not in bindings/c/certify.c: {line}"
+
+
+def test_readme_swift_snippet_is_the_tested_example():
+    source = (REPO / "Examples" / "Swift" / "main.swift").read_text()
+    tested = lines_of(source.split("// snippet: swift")[1].split("// end snippet")[0])
+    assert lines_of(snippet("swift")) == tested
+
+
+def test_readme_python_snippet_runs(capsys):
+    code = snippet("python")
+    os.chdir(REPO)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert re.match(r"-?\d+ [0-9.e-]+ [0-9.e-]+", out.strip()), out

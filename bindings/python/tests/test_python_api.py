@@ -1,0 +1,91 @@
+"""The Python package's public surface: info, batch forms, TSV, certified accuracy, plot, library
+discovery, errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rsc
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "models" / "demo"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return rsc.load(DEMO / "fmnist_demo.rscm")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.load(DEMO / "test_images.npy"), np.load(DEMO / "test_labels.npy")
+
+
+def test_info(demo):
+    i = demo.info
+    assert (i.input_shape, i.input_len, i.num_classes, i.time_steps) == ((1, 28, 28), 784, 10, 4)
+    assert i.coding == "gaussian" and i.sigma == pytest.approx(0.25) and i.sigma_eff == pytest.approx(0.125)
+    assert i.class_names[9] == "Ankle boot" and i.name == "fmnist-demo"
+    assert rsc.version() == rsc.__version__
+
+
+def test_batches_equal_single_calls_and_write_tsv(demo, images, tmp_path):
+    xs, ys = images
+    certs = demo.certify_batch(xs[2:5], ys[2:5], n0=50, n=1000, seed=4, first_stream=2,
+                               tsv=tmp_path / "c.tsv", progress=False)
+    for i, c in zip(range(2, 5), certs):
+        assert c == demo.certify(xs[i], n0=50, n=1000, seed=4, stream=i)
+    rows = (tmp_path / "c.tsv").read_text().splitlines()
+    assert rows[0] == "idx\tlabel\tpredict\tradius\tcorrect\ttime"
+    assert [r.split("\t")[0] for r in rows[1:]] == ["2", "3", "4"]
+    assert all(r.split("\t")[4] == str(int(c.label == y)) for r, c, y in zip(rows[1:], certs, ys[2:5]))
+    preds = demo.predict_batch(xs[:3], n=500, tsv=tmp_path / "p.tsv", progress=True)
+    assert [p.counts.sum() for p in preds] == [500] * 3
+    assert (tmp_path / "p.tsv").read_text().splitlines()[0] == "idx\tlabel\tpredict\tcorrect\ttime"
+    assert (tmp_path / "p.tsv").read_text().splitlines()[1].split("\t")[1] == "-1"
+
+
+def test_batch_shape_errors(demo):
+    with pytest.raises(ValueError, match="784 values"):
+        demo.certify_batch(np.zeros((3, 10)))
+    with pytest.raises(ValueError, match="2 labels for 3 inputs"):
+        demo.predict_batch(np.zeros((3, 784)), labels=[1, 2])
+
+
+def test_certified_accuracy_and_plot(demo, images, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (extra `plot`) is not installed")
+    from rsc.plot import certified_accuracy_plot
+    xs, ys = images
+    certs = demo.certify_batch(xs[:6], n0=50, n=2000, progress=False)
+    acc = rsc.certified_accuracy(certs, ys[:6], [0.0, 0.1, 10.0])
+    assert acc[0] >= acc[1] >= acc[2] == 0
+    assert acc[0] == np.mean([c.label == y for c, y in zip(certs, ys[:6])])
+    out = tmp_path / "curve.png"
+    certified_accuracy_plot({"demo": (certs, ys[:6]), "demo again": (certs[:3], ys[:3])}, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    with pytest.raises(ValueError):
+        rsc.certified_accuracy(certs, ys[:5], [0])
+
+
+def test_closed_model_and_context_manager():
+    with rsc.load(DEMO / "fmnist_demo.rscm") as m:
+        assert m.info.num_classes == 10
+    with pytest.raises(ValueError, match="closed"):
+        m.forward(np.zeros(4 * 784))
+
+
+def test_library_not_found_says_what_it_tried(tmp_path):
+    code = "import rsc\ntry:\n    rsc.load('x')\nexcept OSError as e:\n    print(e)\n"
+    env = dict(os.environ, RSC_LIBRARY=str(tmp_path / "nolib.so"))
+    # Run from a directory without a build, importing a copy of the package without a library.
+    pkg = tmp_path / "pkg" / "rsc"
+    pkg.mkdir(parents=True)
+    for f in (Path(rsc.__file__).parent).glob("*.py"):
+        (pkg / f.name).write_text(f.read_text())
+    env["PYTHONPATH"] = str(pkg.parent)
+    env["RSC_TEST_INSTALLED"] = "1"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "librsc.so not found" in out.stdout and "nolib.so" in out.stdout, out.stdout + out.stderr
