@@ -2,7 +2,7 @@
 # Installs what rsc needs and is missing, and nothing else; safe to run again.
 #   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
 #   for tests and examples), gcc/g++/binutils/pkg-config (C example and ABI tests).
-#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools.
+#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel.
 set -euo pipefail
 
 need_apt=()
@@ -22,7 +22,7 @@ fi
 
 PY=${PYTHON:-python3}
 need_pip=()
-for mod in numpy scipy pytest tqdm matplotlib setuptools; do "$PY" -c "import $mod" 2>/dev/null || need_pip+=("$mod"); done
+for mod in numpy scipy pytest tqdm matplotlib setuptools wheel; do "$PY" -c "import $mod" 2>/dev/null || need_pip+=("$mod"); done
 if [ ${#need_pip[@]} -gt 0 ]; then
     echo "setup: pip install ${need_pip[*]}" >&2
     "$PY" -m pip install --quiet "${need_pip[@]}"
