@@ -18,7 +18,7 @@ RSCK_HIDDEN void rsck_poisson(rsck_key key, uint32_t phase, uint32_t pass, uint3
                               const float *x, float *out, size_t n);
 
 /* Per-layer kernels (kernel_layers.c). Maps are HWC. */
-RSCK_HIDDEN void rsck_dense(const rsck_layer *L, const float *in, float *acc);
+RSCK_HIDDEN void rsck_dense(const rsck_layer *L, const float *in, float *pad, float *acc);
 RSCK_HIDDEN void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events);
 RSCK_HIDDEN void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes);
 RSCK_HIDDEN void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes);

@@ -11,56 +11,79 @@
  * accumulators are padded to whole tiles, so there is no remainder loop. */
 #define TILE RSCK_TILE
 
-/* Dense (analog-fed) conv or linear, as a gather per output position: acc[o] = sum_k in[k] w[k][o].
- * Float32: the coded input is real-valued, and quantizing it to int16 flipped a spike in ~1.5% of
- * passes against the float64 reference (measured, docs/kernel.md); float32 keeps that near 0. */
-RSCK_CLONES void rsck_dense(const rsck_layer *L, const float *in, float *acc) {
-    const int C = L->in_c, H = L->in_h, W = L->in_w, OC = L->out_c, S = L->oc_stride;
-    for (int oy = 0; oy < L->out_h; oy++) {
-        for (int ox = 0; ox < L->out_w; ox++) {
-            float *restrict a = acc + ((size_t)oy * L->out_w + ox) * S;
-            for (int o0 = 0; o0 < OC; o0 += TILE) {
-                float t[TILE] = {0};
-                for (int ky = 0; ky < L->kh; ky++) {
-                    const int iy = oy * L->sh - L->ph + ky;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int kx = 0; kx < L->kw; kx++) {
-                        const int ix = ox * L->sw - L->pw + kx;
-                        if (ix < 0 || ix >= W) continue;
-                        const float *ip = in + ((size_t)iy * W + ix) * C;
-                        const float *wr = L->wf + ((size_t)(ky * L->kw + kx) * C) * S + o0;
-                        for (int c = 0; c < C; c++) {
-                            const float v = ip[c];
-                            const float *restrict w = wr + (size_t)c * S;
-                            for (int o = 0; o < TILE; o++) t[o] += v * w[o];
-                        }
+/* Dense (analog-fed) conv or linear: acc[o] = sum_k in[k] w[k][o] per output position, in float32
+ * (quantizing the coded input to int16 flipped a spike in ~1.5% of passes against the float64
+ * reference, docs/kernel.md). The input is first copied into a zero-padded map so the inner loops
+ * have no bounds checks, and POS output positions of a row are computed together: each weight row
+ * is loaded once for POS accumulator tiles, which are independent chains for the FPU. */
+#define POS 4
+
+/* The helpers below are always inlined, so their 64-byte vector arguments never cross a call
+ * boundary and the psABI note about them does not apply. */
+#pragma clang diagnostic ignored "-Wpsabi"
+
+/* One tile as a vector (GCC/Clang vector extensions): each target_clones variant lowers it to its
+ * own registers (one zmm, two ymm or four xmm), and the compiler cannot re-vectorize it wrongly. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef int8_t v16c __attribute__((vector_size(16)));
+
+#define RSCK_INLINE static inline __attribute__((always_inline))
+RSCK_INLINE v16f load16f(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
+RSCK_INLINE void store16f(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+RSCK_INLINE v16i load16i(const int32_t *p) { v16i v; memcpy(&v, p, sizeof v); return v; }
+RSCK_INLINE void store16i(int32_t *p, v16i v) { memcpy(p, &v, sizeof v); }
+RSCK_INLINE v16i load16c(const int8_t *p) { v16c v; memcpy(&v, p, sizeof v); return __builtin_convertvector(v, v16i); }
+
+static inline __attribute__((always_inline)) void dense_block(const rsck_layer *L, const float *pad, int Wp,
+                                                             int oy, int ox, int npos, float *acc) {
+    const int C = L->in_c, OC = L->out_c, S = L->oc_stride;
+    const size_t step = (size_t)L->sw * C;
+    for (int o0 = 0; o0 < OC; o0 += TILE) {
+        v16f t[POS] = {0};
+        for (int ky = 0; ky < L->kh; ky++) {
+            for (int kx = 0; kx < L->kw; kx++) {
+                const float *ip = pad + ((size_t)(oy * L->sh + ky) * Wp + (size_t)ox * L->sw + kx) * C;
+                const float *wr = L->wf + ((size_t)(ky * L->kw + kx) * C) * S + o0;
+                for (int c = 0; c < C; c++) {
+                    const v16f w = load16f(wr + (size_t)c * S);
+                    if (npos == POS) {
+                        for (int j = 0; j < POS; j++) t[j] += ip[j * step + c] * w;
+                    } else {
+                        for (int j = 0; j < npos; j++) t[j] += ip[j * step + c] * w;
                     }
                 }
-                for (int o = 0; o < TILE; o++) a[o0 + o] = t[o];
             }
         }
+        for (int j = 0; j < npos; j++) store16f(acc + ((size_t)oy * L->out_w + ox + j) * S + o0, t[j]);
     }
 }
 
-/* a[0..TILE) += sum over events e of count[e] * w[row[e]][0..TILE), the rows `stride` apart. */
-static inline __attribute__((always_inline)) void add_rows(int32_t *restrict a, const int8_t *restrict w0,
-                                                          int stride, const int32_t *row,
-                                                          const int32_t *count, int ne, int binary) {
-    int32_t t[TILE];
-    for (int o = 0; o < TILE; o++) t[o] = a[o];
-    if (binary) {
-        for (int e = 0; e < ne; e++) {
-            const int8_t *restrict w = w0 + (size_t)row[e] * stride;
-            for (int o = 0; o < TILE; o++) t[o] += w[o];
-        }
-    } else {
-        for (int e = 0; e < ne; e++) {
-            const int8_t *restrict w = w0 + (size_t)row[e] * stride;
-            const int32_t k = count[e];
-            for (int o = 0; o < TILE; o++) t[o] += k * w[o];
-        }
+RSCK_CLONES void rsck_dense(const rsck_layer *L, const float *in, float *pad, float *acc) {
+    const int C = L->in_c, H = L->in_h, W = L->in_w;
+    const int Wp = W + 2 * L->pw, Hp = H + 2 * L->ph;
+    if (L->ph || L->pw) {
+        memset(pad, 0, (size_t)Hp * Wp * C * sizeof *pad);
+        for (int y = 0; y < H; y++)
+            memcpy(pad + ((size_t)(y + L->ph) * Wp + L->pw) * C, in + (size_t)y * W * C, (size_t)W * C * sizeof *pad);
+        in = pad;
     }
-    for (int o = 0; o < TILE; o++) a[o] = t[o];
+    for (int oy = 0; oy < L->out_h; oy++) {
+        int ox = 0;
+        for (; ox + POS <= L->out_w; ox += POS) dense_block(L, in, Wp, oy, ox, POS, acc);
+        for (; ox < L->out_w; ox++) dense_block(L, in, Wp, oy, ox, 1, acc);
+    }
+}
+
+/* a[0..TILE) += the rows of single events (count 1: a plain add) and count[e] times the rows of
+ * multi events (pooled spike counts > 1), the rows `stride` apart. */
+static inline __attribute__((always_inline)) void add_rows(int32_t *restrict a, const int8_t *restrict w0,
+                                                          int stride, const int32_t *ones, int n1,
+                                                          const int32_t *multi, const int32_t *count, int nm) {
+    v16i t = load16i(a);
+    for (int e = 0; e < n1; e++) t += load16c(w0 + (size_t)ones[e] * stride);
+    for (int e = 0; e < nm; e++) t += count[e] * load16c(w0 + (size_t)multi[e] * stride);
+    store16i(a, t);
 }
 
 /* Event-driven (spike-fed) conv or linear: for every non-zero input, add its weight row (times the
@@ -70,20 +93,24 @@ static inline __attribute__((always_inline)) void add_rows(int32_t *restrict a, 
 RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events) {
     const int C = L->in_c, W = L->in_w, OC = L->out_c, OW = L->out_w, S = L->oc_stride;
     const size_t n_out = (size_t)S * L->out_h * L->out_w;
-    int32_t *chan = events, *count = events + C;  /* 2 * in_c entries (the plan sizes it) */
+    /* 3 * in_c entries (the plan sizes it): channels with count 1, channels with more, counts. */
+    int32_t *ones = events, *multi = events + C, *count = events + 2 * C;
     memset(acc, 0, n_out * sizeof *acc);
     for (int iy = 0; iy < L->in_h; iy++) {
         const int32_t *ys = L->ymap + (size_t)iy * L->kh;
         const int ny = L->ycount[iy];
         for (int ix = 0; ix < W; ix++) {
             const uint16_t *px = in + ((size_t)iy * W + ix) * C;
-            int ne = 0;
+            int n1 = 0, nm = 0;
             for (int c = 0; c < C; c++) {
-                chan[ne] = c;
-                count[ne] = px[c];
-                ne += px[c] != 0;
+                const int32_t k = px[c];
+                ones[n1] = c;
+                multi[nm] = c;
+                count[nm] = k;
+                n1 += k == 1;
+                nm += k > 1;
             }
-            if (!ne) continue;
+            if (!(n1 | nm)) continue;
             const int32_t *xs = L->xmap + (size_t)ix * L->kw;
             const int nx = L->xcount[ix];
             for (int j = 0; j < ny; j++) {
@@ -92,8 +119,7 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
                     const int ox = xs[k] >> 6, kx = xs[k] & 63;
                     int32_t *a = acc + ((size_t)oy * OW + ox) * S;
                     const int8_t *w = L->w8 + (size_t)(ky * L->kw + kx) * C * S;
-                    for (int o0 = 0; o0 < OC; o0 += TILE)
-                        add_rows(a + o0, w + o0, S, chan, count, ne, L->binary_input);
+                    for (int o0 = 0; o0 < OC; o0 += TILE) add_rows(a + o0, w + o0, S, ones, n1, multi, count, nm);
                 }
             }
         }

@@ -16,6 +16,7 @@ typedef struct workspace {
     float *xin;        /* u_t as HWC (aliases z when C == 1)            */
     int32_t *acc;      /* int32 accumulators of a spike-fed layer       */
     float *accf;       /* float accumulators of an analog-fed layer     */
+    float *pad;        /* zero-padded copy of an analog-fed layer's input */
     int32_t *events;   /* channels and counts of one pixel's events     */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
@@ -35,14 +36,16 @@ static int out_is_analog(const rsck_layer *L) {
 /* Walks the layout once; with base == NULL it only measures. */
 static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
-    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0;
+    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0, max_pad = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
         if (L->kind == RSCK_CONV || L->kind == RSCK_LINEAR) {
             const size_t n_acc = (size_t)L->oc_stride * L->out_h * L->out_w;
             if (L->input_kind == RSCK_ANALOG && n_acc > max_accf) max_accf = n_acc;
             if (L->input_kind == RSCK_COUNT && n_acc > max_acc) max_acc = n_acc;
-            if (L->input_kind == RSCK_COUNT && 2 * (size_t)L->in_c > max_ev) max_ev = 2 * (size_t)L->in_c;
+            if (L->input_kind == RSCK_COUNT && 3 * (size_t)L->in_c > max_ev) max_ev = 3 * (size_t)L->in_c;
+            const size_t n_pad = (size_t)(L->in_h + 2 * L->ph) * (L->in_w + 2 * L->pw) * L->in_c;
+            if (L->input_kind == RSCK_ANALOG && n_pad > max_pad) max_pad = n_pad;
         }
     }
 #define TAKE(field, type, count)                                        \
@@ -55,6 +58,7 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     TAKE(xin, float, d);
     TAKE(acc, int32_t, max_acc);
     TAKE(accf, float, max_accf);
+    TAKE(pad, float, max_pad);
     TAKE(events, int32_t, max_ev);
     TAKE(logits, double, net->num_classes);
     TAKE(votes, uint64_t, net->num_classes);
@@ -109,7 +113,7 @@ static void step(const rsck_net *net, workspace *ws) {
             continue;
         }
         if (L->input_kind == RSCK_ANALOG) {
-            rsck_dense(L, (const float *)in, ws->accf);
+            rsck_dense(L, (const float *)in, ws->pad, ws->accf);
             if (L->last) {
                 for (int o = 0; o < L->out_c; o++)
                     ws->logits[o] += (double)ws->accf[o] * (double)L->scale[o] + (double)L->bias[o];
