@@ -38,32 +38,107 @@ rsck_key rsck_derive_key(uint64_t seed, uint64_t stream) {
 }
 
 /* 24-bit uniforms: (0, 1] for the logarithm of Box-Muller, [0, 1) otherwise. */
-static inline float u01_open0(uint32_t v) { return (float)((v >> 8) + 1) * 0x1p-24f; }
 static inline float u01(uint32_t v) { return (float)(v >> 8) * 0x1p-24f; }
 
-static inline void box_muller(uint32_t a, uint32_t b, float *z0, float *z1) {
-    const float r = sqrtf(-2.0f * logf(u01_open0(a)));
-    const float t = 6.2831853071795864769f * u01(b);
-    *z0 = r * cosf(t);
-    *z1 = r * sinf(t);
+/* Gaussians, 16 Philox blocks (64 normals) at a time, in vector extensions so that every
+ * target_clones variant runs the same IEEE operations in the same order (identical results), with
+ * the logarithm, sine and cosine as Cephes' single-precision polynomials (relative error ~1e-7)
+ * instead of libm calls, which cannot vectorize. Box-Muller per lane pair (0, 1) and (2, 3):
+ * r = sqrt(-2 log u), angle 2 pi (v - 1/2), normals r cos, r sin. */
+#pragma clang diagnostic ignored "-Wpsabi"  /* all helpers below are always inlined */
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef uint64_t v16ul __attribute__((vector_size(128)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v16f __attribute__((vector_size(64)));
+#define VINLINE static inline __attribute__((always_inline))
+
+VINLINE void mulhilo(uint32_t m, v16u a, v16u *hi, v16u *lo) {
+    const v16ul p = __builtin_convertvector(a, v16ul) * (uint64_t)m;
+    *hi = __builtin_convertvector(p >> 32, v16u);
+    *lo = __builtin_convertvector(p, v16u);
 }
 
-void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n) {
-    uint32_t ctr[4] = {0, step, pass, phase}, r[4];
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        ctr[0] = (uint32_t)(i >> 2);
-        rsck_philox4x32_10(ctr, key, r);
-        box_muller(r[0], r[1], out + i, out + i + 1);
-        box_muller(r[2], r[3], out + i + 2, out + i + 3);
+VINLINE void philox16(v16u c[4], uint32_t k0, uint32_t k1) {
+    for (int r = 0; r < 10; r++) {
+        if (r) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        v16u hi0, lo0, hi1, lo1;
+        mulhilo(0xD2511F53u, c[0], &hi0, &lo0);
+        mulhilo(0xCD9E8D57u, c[2], &hi1, &lo1);
+        const v16u n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
+        c[0] = n0; c[1] = lo1; c[2] = n2; c[3] = lo0;
     }
-    if (i < n) {
-        float z[4];
-        ctr[0] = (uint32_t)(i >> 2);
-        rsck_philox4x32_10(ctr, key, r);
-        box_muller(r[0], r[1], z, z + 1);
-        box_muller(r[2], r[3], z + 2, z + 3);
-        for (size_t j = 0; i + j < n; j++) out[i + j] = z[j];
+}
+
+VINLINE v16f as_f(v16i x) { v16f f; __builtin_memcpy(&f, &x, sizeof f); return f; }
+VINLINE v16i as_i(v16f x) { v16i i; __builtin_memcpy(&i, &x, sizeof i); return i; }
+
+/* ln(u) for u in (0, 1]: u = 2^e m with m in [sqrt(1/2), sqrt(2)), Cephes logf polynomial. */
+VINLINE v16f vlog(v16f u) {
+    v16i bits = as_i(u);
+    v16i e = ((bits >> 23) & 0xFF) - 127;
+    v16f m = as_f((bits & 0x7FFFFF) | 0x3F800000);
+    const v16i big = m > 1.41421356f;           /* -1 where true */
+    m = as_f((as_i(m) & ~big) | (as_i(m * 0.5f) & big));
+    e -= big;
+    const v16f x = m - 1.0f, z = x * x;
+    v16f p = (v16f){0} + 7.0376836292e-2f;
+    p = p * x + -1.1514610310e-1f;
+    p = p * x + 1.1676998740e-1f;
+    p = p * x + -1.2420140846e-1f;
+    p = p * x + 1.4249322787e-1f;
+    p = p * x + -1.6668057665e-1f;
+    p = p * x + 2.0000714765e-1f;
+    p = p * x + -2.4999993993e-1f;
+    p = p * x + 3.3333331174e-1f;
+    v16f y = x * z * p - 0.5f * z;
+    return x + y + __builtin_convertvector(e, v16f) * 0.693147180559945309f;
+}
+
+/* cos and sin of 2 pi a for a in [-1/2, 1/2): quadrant j = round(4a), remainder in [-pi/4, pi/4]. */
+VINLINE void vsincos(v16f a, v16f *c, v16f *s) {
+    const v16f q = a * 4.0f;
+    const v16i j = __builtin_convertvector(q + as_f((as_i(q) & (int32_t)0x80000000) | 0x3F000000), v16i);  /* round half away */
+    const v16f r = (a - __builtin_convertvector(j, v16f) * 0.25f) * 6.2831853071795864769f, z = r * r;
+    const v16f sr = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+    const v16f cr = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z
+                    - 0.5f * z + 1.0f;
+    const v16i odd = -(j & 1);                          /* quadrants 1, 3: swap */
+    const v16i negc = -(((j + 1) >> 1) & 1) << 31;      /* quadrants 1, 2: cos < 0 */
+    const v16i negs = -((j >> 1) & 1) << 31;            /* quadrants 2, 3 (= -2, -1): sin < 0 */
+    const v16i cs = (as_i(cr) & ~odd) | (as_i(sr) & odd), sn = (as_i(sr) & ~odd) | (as_i(cr) & odd);
+    *c = as_f(cs ^ negc);
+    *s = as_f(sn ^ negs);
+}
+
+VINLINE void box_muller16(const v16u *a, const v16u *b, v16f *z0, v16f *z1) {
+    const v16f u = __builtin_convertvector((*a >> 8) + 1, v16f) * 0x1p-24f;   /* (0, 1] */
+    const v16f v = __builtin_convertvector(*b >> 8, v16f) * 0x1p-24f - 0.5f;  /* [-1/2, 1/2) */
+    const v16f r = __builtin_elementwise_sqrt(vlog(u) * -2.0f);
+    v16f c, s;
+    vsincos(v, &c, &s);
+    *z0 = r * c;
+    *z1 = r * s;
+}
+
+RSCK_CLONES void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n) {
+    const size_t blocks = (n + 3) / 4;
+    for (size_t b0 = 0; b0 < blocks; b0 += 16) {
+        v16u c[4];
+        for (int i = 0; i < 16; i++) c[0][i] = (uint32_t)(b0 + i);
+        c[1] = (v16u){0} + step;
+        c[2] = (v16u){0} + pass;
+        c[3] = (v16u){0} + phase;
+        philox16(c, key.k0, key.k1);
+        v16f z[4];
+        box_muller16(&c[0], &c[1], &z[0], &z[1]);
+        box_muller16(&c[2], &c[3], &z[2], &z[3]);
+        const size_t base = b0 * 4, m = n - base < 64 ? n - base : 64;
+        if (m == 64) {
+            for (int i = 0; i < 16; i++)
+                for (int k = 0; k < 4; k++) out[base + 4 * i + k] = z[k][i];
+        } else {
+            for (size_t e = 0; e < m; e++) out[base + e] = z[e % 4][e / 4];
+        }
     }
 }
 

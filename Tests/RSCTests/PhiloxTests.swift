@@ -1,4 +1,5 @@
 import CRSCKernel
+import Foundation
 import XCTest
 
 final class PhiloxTests: XCTestCase {
@@ -21,6 +22,27 @@ final class PhiloxTests: XCTestCase {
         let keys = [(0, 0), (0, 1), (1, 0), (1, 1), (UInt64.max, 0), (0, 1 << 32)].map { rsck_derive_key($0.0, $0.1) }
         let distinct = Set(keys.map { UInt64($0.k0) << 32 | UInt64($0.k1) })
         XCTAssertEqual(distinct.count, keys.count)
+    }
+
+    /// The vectorized Box-Muller (Cephes polynomials, 16 blocks at a time) against a float64
+    /// Box-Muller with libm on the same Philox words: element 4b + k from lanes of block b.
+    func testGaussianMatchesDoublePrecisionBoxMuller() {
+        let key = rsck_derive_key(5, 9), n = 1000 + 3
+        var z = [Float](repeating: 0, count: n)
+        rsck_gaussian(key, 2, 77, 3, &z, n)
+        var worst = 0.0
+        for b in 0..<((n + 3) / 4) {
+            var r = [UInt32](repeating: 0, count: 4)
+            rsck_philox4x32_10([UInt32(b), 3, 77, 2], key, &r)
+            for pair in 0..<2 {
+                let u = Double((r[2 * pair] >> 8) + 1) * 0x1p-24, v = Double(r[2 * pair + 1] >> 8) * 0x1p-24 - 0.5
+                let radius = (-2 * log(u)).squareRoot(), angle = 2 * Double.pi * v
+                for (k, want) in [radius * cos(angle), radius * sin(angle)].enumerated() where 4 * b + 2 * pair + k < n {
+                    worst = max(worst, abs(Double(z[4 * b + 2 * pair + k]) - want))
+                }
+            }
+        }
+        XCTAssertLessThan(worst, 5e-6, "largest |float - double| over \(n) normals")
     }
 
     /// Moments and tail of the Box-Muller normals; and that element i does not depend on how many
