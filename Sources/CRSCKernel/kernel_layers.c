@@ -174,43 +174,33 @@ RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32
     }
 }
 
-/* Window sums with zero padding; avgpool's 1/(kh*kw) is folded into the next layer's in_mult. */
-RSCK_CLONES void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out) {
-    const int C = L->in_c, H = L->in_h, W = L->in_w;
-    for (int oy = 0; oy < L->out_h; oy++)
-        for (int ox = 0; ox < L->out_w; ox++) {
-            uint16_t *o = out + ((size_t)oy * L->out_w + ox) * C;
-            for (int c = 0; c < C; c++) o[c] = 0;
-            for (int ky = 0; ky < L->kh; ky++) {
-                const int iy = oy * L->sh - L->ph + ky;
-                if (iy < 0 || iy >= H) continue;
-                for (int kx = 0; kx < L->kw; kx++) {
-                    const int ix = ox * L->sw - L->pw + kx;
-                    if (ix < 0 || ix >= W) continue;
-                    const uint16_t *i = in + ((size_t)iy * W + ix) * C;
-                    for (int c = 0; c < C; c++) o[c] = (uint16_t)(o[c] + i[c]);
-                }
-            }
+/* Window sums with zero padding, one body for both element types; the caller scales. */
+#define POOL_SUM(T)                                                                     \
+    const int C = L->in_c, H = L->in_h, W = L->in_w;                                    \
+    for (int oy = 0; oy < L->out_h; oy++)                                               \
+        for (int ox = 0; ox < L->out_w; ox++) {                                         \
+            T *o = out + ((size_t)oy * L->out_w + ox) * C;                              \
+            for (int c = 0; c < C; c++) o[c] = 0;                                       \
+            for (int ky = 0; ky < L->kh; ky++) {                                        \
+                const int iy = oy * L->sh - L->ph + ky;                                 \
+                if (iy < 0 || iy >= H) continue;                                        \
+                for (int kx = 0; kx < L->kw; kx++) {                                    \
+                    const int ix = ox * L->sw - L->pw + kx;                             \
+                    if (ix < 0 || ix >= W) continue;                                    \
+                    const T *i = in + ((size_t)iy * W + ix) * C;                        \
+                    for (int c = 0; c < C; c++) o[c] = (T)(o[c] + i[c]);                \
+                }                                                                       \
+            }                                                                           \
         }
-}
+
+/* Spike counts: avgpool's 1/(kh*kw) is folded into the next layer's in_mult. */
+RSCK_CLONES void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out) { POOL_SUM(uint16_t) }
 
 RSCK_CLONES void rsck_pool_analog(const rsck_layer *L, const float *in, float *out) {
-    const int C = L->in_c, H = L->in_h, W = L->in_w;
-    const float div = L->kind == RSCK_AVGPOOL ? (float)(L->kh * L->kw) : 1.0f;
-    for (int oy = 0; oy < L->out_h; oy++)
-        for (int ox = 0; ox < L->out_w; ox++) {
-            float *o = out + ((size_t)oy * L->out_w + ox) * C;
-            for (int c = 0; c < C; c++) o[c] = 0.0f;
-            for (int ky = 0; ky < L->kh; ky++) {
-                const int iy = oy * L->sh - L->ph + ky;
-                if (iy < 0 || iy >= H) continue;
-                for (int kx = 0; kx < L->kw; kx++) {
-                    const int ix = ox * L->sw - L->pw + kx;
-                    if (ix < 0 || ix >= W) continue;
-                    const float *i = in + ((size_t)iy * W + ix) * C;
-                    for (int c = 0; c < C; c++) o[c] += i[c];
-                }
-            }
-            for (int c = 0; c < C; c++) o[c] /= div;
-        }
+    POOL_SUM(float)
+    if (L->kind == RSCK_AVGPOOL) {
+        const float div = (float)(L->kh * L->kw);
+        const size_t n = (size_t)L->out_c * L->out_h * L->out_w;
+        for (size_t j = 0; j < n; j++) out[j] /= div;
+    }
 }

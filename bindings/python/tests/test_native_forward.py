@@ -50,3 +50,24 @@ def test_fixture_logits(name):
     assert int(np.argmax(logits)) == side["prediction"]
     assert model.info.name == side["name"] and model.info.coding == side["coding"]
     assert model.info.class_names == tuple(side["class_names"])
+
+
+@pytest.mark.parametrize("pool", ["avgpool2d", "sumpool2d"])
+def test_pooling_the_analog_input(pool, write):
+    """Pools directly on the coded input (float maps), ahead of the first weighted layer."""
+    from rsc import format as rf
+    rng = np.random.default_rng(7)
+    spec = rf.build_model((2, 8, 8), [
+        (pool, 2),
+        ("conv2d", rng.normal(0, 0.8, (6, 2, 3, 3)), rng.normal(0, 0.2, 6), {"padding": 1, "neuron": "lif"}),
+        ("flatten",),
+        ("linear", rng.normal(0, 1, (4, 96))),
+    ], time_steps=3, coding="gaussian", sigma=0.3)
+    model = rsc.load(write(spec))
+    u = np.stack([ref.encode(spec, rng.random(spec.input_shape), rng) for _ in range(300)]).astype(np.float32)
+    expected = ref.forward_batch(spec, u.astype(np.float64))
+    got = np.stack([model.forward(ui) for ui in u])
+    spikes = ref.firing_rates(spec, u.astype(np.float64))[1]
+    assert 0.05 < spikes < 0.95, spikes
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
+    assert (np.abs(got - expected) <= 1e-5 * np.maximum(1, np.abs(expected))).all(axis=1).mean() >= 0.97
