@@ -2,7 +2,7 @@
 # Installs what rsc needs and is missing, and nothing else; safe to run again.
 #   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
 #   for tests and examples), gcc/g++/binutils/pkg-config (C example and ABI tests).
-#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel.
+#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel, distributed (Dask).
 set -euo pipefail
 
 need_apt=()
@@ -27,3 +27,5 @@ if [ ${#need_pip[@]} -gt 0 ]; then
     echo "setup: pip install ${need_pip[*]}" >&2
     "$PY" -m pip install --quiet "${need_pip[@]}"
 fi
+# Dask's distributed, pinned to the tested version (rsc.distributed).
+"$PY" -c "import distributed" 2>/dev/null || { echo "setup: pip install distributed==2026.8.0" >&2; "$PY" -m pip install --quiet "distributed==2026.8.0"; }
