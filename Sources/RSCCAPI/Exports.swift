@@ -93,10 +93,11 @@ public func capiForward(_ model: OpaquePointer?, _ inputs: UnsafePointer<Float>?
         guard let inputs else { throw RSCError.nullPointer("inputs is NULL") }
         guard let logits else { throw RSCError.nullPointer("logits is NULL") }
         let K = h.model.info.numClasses
-        guard logitsLen >= K else { throw RSCError.inputSize("logits_len is \(logitsLen), the model has \(K) classes") }
+        let nInputs = try length(inputsLen, "inputs_len"), nLogits = try length(logitsLen, "logits_len")
+        guard nLogits >= K else { throw RSCError.inputSize("logits_len is \(nLogits), the model has \(K) classes") }
         var out = [Double](repeating: 0, count: K)
         try out.withUnsafeMutableBufferPointer {
-            try h.model.forward(UnsafeBufferPointer(start: inputs, count: inputsLen), logits: $0)
+            try h.model.forward(UnsafeBufferPointer(start: inputs, count: nInputs), logits: $0)
         }
         for k in 0..<K { logits[k] = Float(out[k]) }
     }
@@ -136,7 +137,7 @@ public func capiPredict(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ x
         try checkStructSize(c.struct_size, MemoryLayout<rsc_predict_params>.size, "rsc_predict_params")
         let p = PredictParameters(n: try passes(c.n, "n"), alpha: c.alpha, seed: c.seed, stream: c.stream,
                                   threads: Int(c.num_threads))
-        let r = try h.model.predict(UnsafeBufferPointer(start: x, count: xLen), parameters: p,
+        let r = try h.model.predict(UnsafeBufferPointer(start: x, count: try length(xLen, "x_len")), parameters: p,
                                     progress: progressHandler(c.progress, c.progress_user))
         if let counts = c.counts { for (k, v) in r.counts.enumerated() { counts[k] = UInt64(v) } }
         var o = rsc_prediction()
@@ -164,7 +165,7 @@ public func capiCertify(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ x
         try checkStructSize(c.struct_size, MemoryLayout<rsc_certify_params>.size, "rsc_certify_params")
         let p = CertifyParameters(n0: try passes(c.n0, "n0"), n: try passes(c.n, "n"), alpha: c.alpha,
                                   seed: c.seed, stream: c.stream, threads: Int(c.num_threads))
-        let r = try h.model.certify(UnsafeBufferPointer(start: x, count: xLen), parameters: p,
+        let r = try h.model.certify(UnsafeBufferPointer(start: x, count: try length(xLen, "x_len")), parameters: p,
                                     progress: progressHandler(c.progress, c.progress_user))
         var o = rsc_certificate()
         o.struct_size = UInt32(MemoryLayout<rsc_certificate>.size)
@@ -193,6 +194,13 @@ private func checkStructSize(_ given: UInt32, _ size: Int, _ name: String) throw
     guard given >= UInt32(size) else {
         throw RSCError.invalidArgument("\(name).struct_size is \(given), expected sizeof(\(name)) = \(size); set it (or use the default-params function)")
     }
+}
+
+/// size_t arguments arrive as Int: one above Int.max (e.g. (size_t)-1) is no length at all, and an
+/// UnsafeBufferPointer with a negative count traps (a crash, not an error) in debug builds.
+private func length(_ n: Int, _ name: String) throws -> Int {
+    guard n >= 0 else { throw RSCError.inputSize("\(name) is \(UInt(bitPattern: n)), more than any buffer can hold") }
+    return n
 }
 
 private func passes(_ n: UInt64, _ name: String) throws -> Int {

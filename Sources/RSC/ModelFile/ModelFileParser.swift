@@ -15,7 +15,9 @@ enum ModelFileParser {
 
     /// Plain POSIX I/O: the core stays free of Foundation, so librsc.so stays small.
     static func load(path: String) throws -> ModelDescription {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; only regular files
+        // pass the check below, and reading those ignores the flag.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw RSCError.io("cannot open '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()

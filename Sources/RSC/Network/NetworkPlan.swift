@@ -97,6 +97,18 @@ final class NetworkPlan: @unchecked Sendable {
         return p
     }
 
+    /// Zero-filled, 64-byte aligned memory for count values, owned by the plan.
+    private func allocate<T>(zeroed: T.Type, count: Int) throws -> UnsafeMutablePointer<T> {
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(1, count * MemoryLayout<T>.stride)
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            throw RSCError.outOfMemory("cannot allocate \(bytes) bytes for the network plan")
+        }
+        allocations.append(raw)
+        memset(raw, 0, bytes)
+        return raw.bindMemory(to: T.self, capacity: max(1, count))
+    }
+
     private func geometry(_ d: LayerDescription, input: Shape3) -> rsck_layer {
         var L = rsck_layer()
         L.in_c = Int32(input.channels); L.in_h = Int32(input.height); L.in_w = Int32(input.width)
@@ -148,20 +160,26 @@ final class NetworkPlan: @unchecked Sendable {
         }
         let ocStride = (outC + Int(RSCK_TILE) - 1) / Int(RSCK_TILE) * Int(RSCK_TILE)
         L.oc_stride = Int32(ocStride)
-        var rows = [Int8](repeating: 0, count: kh * kw * inC * ocStride)
+        // The rows are written in place into the plan's memory: padded to whole tiles and held as
+        // float32 they can be 64x the file's weights (a 16 MB file, 1 GiB), and a failed Swift array
+        // allocation would abort the caller's process where allocate(zeroed:) throws RSC_E_NOMEM.
+        let count = kh * kw * inC * ocStride
+        let w8 = analog ? nil : try allocate(zeroed: Int8.self, count: count)
+        let wf = analog ? try allocate(zeroed: Float.self, count: count) : nil
         var l1 = [Int](repeating: 0, count: outC)
         for o in 0..<outC {
             for ky in 0..<kh {
                 for kx in 0..<kw {
                     for m in 0..<inC {
                         let w = d.weights[((o * inC + logicalChannel[m]) * kh + ky) * kw + kx]
-                        rows[((ky * kw + kx) * inC + m) * ocStride + o] = w
+                        let at = ((ky * kw + kx) * inC + m) * ocStride + o
+                        if let wf { wf[at] = Float(w) } else { w8![at] = w }
                         l1[o] += abs(Int(w))
                     }
                 }
             }
         }
-        if analog { L.wf = UnsafePointer(try allocate(rows.map { Float($0) })) } else { L.w8 = UnsafePointer(try allocate(rows)) }
+        if let wf { L.wf = UnsafePointer(wf) } else { L.w8 = UnsafePointer(w8) }
         L.scale = UnsafePointer(try allocate(d.scales))
         L.bias = UnsafePointer(try allocate(d.biases))
         guard d.neuron != .none else { return L }
