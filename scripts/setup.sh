@@ -2,7 +2,8 @@
 # Installs what rsc needs and is missing, and nothing else; safe to run again.
 #   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
 #   for tests and examples), gcc/g++/binutils/pkg-config (C example and ABI tests).
-#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel, distributed (Dask).
+#   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel, distributed (Dask), and the
+#   converters' peers: torch (CPU build), snntorch, nir, nirtorch.
 set -euo pipefail
 
 need_apt=()
@@ -29,3 +30,12 @@ if [ ${#need_pip[@]} -gt 0 ]; then
 fi
 # Dask's distributed, pinned to the tested version (rsc.distributed).
 "$PY" -c "import distributed" 2>/dev/null || { echo "setup: pip install distributed==2026.8.0" >&2; "$PY" -m pip install --quiet "distributed==2026.8.0"; }
+# The converters and their peer tests: torch pinned to the CPU build this machine kind installs
+# (an unpinned torch pulls a ~3 GB CUDA build); the others are constrained to keep that torch.
+"$PY" -c "import torch" 2>/dev/null || { echo "setup: pip install torch==2.13.0" >&2; "$PY" -m pip install --quiet "torch==2.13.0"; }
+need_pip=()
+for pkg in snntorch==1.0.0 nir==1.0.8 nirtorch==2.6; do "$PY" -c "import ${pkg%%=*}" 2>/dev/null || need_pip+=("$pkg"); done
+if [ ${#need_pip[@]} -gt 0 ]; then
+    echo "setup: pip install ${need_pip[*]}" >&2
+    "$PY" -m pip install --quiet -c <(echo "torch==$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')") "${need_pip[@]}"
+fi

@@ -1,0 +1,47 @@
+"""Converters to `.rscm`: `rsc.convert.torch` (PyTorch modules, `rsc.nn`) and `rsc.convert.nir`
+(NIR graphs, e.g. exported by snnTorch). Command line: `python3 -m rsc.convert --help`.
+
+The submodules import torch / nir only when used; `ConversionError` is shared by both."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import format as rf
+
+__all__ = ["ConversionError", "quantization_report", "format_report"]
+
+
+class ConversionError(ValueError):
+    """A network cannot be expressed as an .rscm model; the message names the node/module."""
+
+
+def quantization_report(model: rf.Model, floats: list[tuple[str, np.ndarray]]) -> list[dict]:
+    """Per weighted layer: the int8 rounding error of its weights against the float ones."""
+    out = []
+    weighted = [l for l in model.layers if l.weighted]
+    for (mname, w), layer in zip(floats, weighted):
+        q = layer.real_weight()
+        err = q - w
+        norm = float(np.linalg.norm(w))
+        amax = float(np.abs(w).max())
+        out.append(dict(module=mname, kind=layer.kind, shape=list(w.shape),
+                        params=int(w.size),
+                        max_abs_error=float(np.abs(err).max()),
+                        max_abs_weight=amax,
+                        rel_l2_error=float(np.linalg.norm(err) / norm) if norm else 0.0,
+                        max_rel_error_per_channel=float(max(
+                            (np.abs(err[o]).max() / np.abs(w[o]).max())
+                            for o in range(w.shape[0]) if np.abs(w[o]).max() > 0) if amax else 0.0)))
+    return out
+
+
+def format_report(report: list[dict]) -> str:
+    lines = ["quantization (int8, one scale per output channel):",
+             f"  {'layer':<24} {'shape':<18} {'max |w|':>9} {'max |err|':>10} "
+             f"{'rel L2 err':>10}"]
+    for r in report:
+        lines.append(f"  {r['module']:<24} {'x'.join(map(str, r['shape'])):<18} "
+                     f"{r['max_abs_weight']:9.4f} {r['max_abs_error']:10.2e} "
+                     f"{r['rel_l2_error']:10.2e}")
+    return "\n".join(lines)

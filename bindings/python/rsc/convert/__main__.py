@@ -1,0 +1,74 @@
+"""python3 -m rsc.convert {torch,nir} ...: convert a trained network to .rscm.
+
+    python3 -m rsc.convert torch checkpoint.pt --out net.rscm         # from `rsc.train --checkpoint`
+    python3 -m rsc.convert nir net.nir --out net.rscm --dt 1e-4 --time-steps 8 [--coding gaussian --sigma 0.25]
+
+Prints the layers and the int8 quantization error per layer; exits 1 with a message naming the
+module or node when the network cannot be converted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import ConversionError, format_report
+
+
+def _summary(model) -> str:
+    lines = [f"model {model.name!r}: input {model.input_shape}, {model.num_classes} classes, "
+             f"T = {model.time_steps}, coding {model.coding}, sigma {model.sigma:g}"]
+    for i, l in enumerate(model.layers):
+        extra = ""
+        if l.neuron:
+            extra = f" {l.neuron} (" + (f"tau {l.tau:g}, " if l.neuron == "lif" else "") + \
+                f"v_th {l.v_threshold:g}, v_reset {l.v_reset:g}, {l.reset} reset)"
+        lines.append(f"  {i}: {l.kind} {l.in_shape} -> {l.out_shape}{extra}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m rsc.convert", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="source", required=True)
+    t = sub.add_parser("torch", help="a checkpoint written by `python3 -m rsc.train --checkpoint`")
+    t.add_argument("checkpoint")
+    n = sub.add_parser("nir", help="a .nir graph (nir.write), e.g. from snnTorch's export_to_nir")
+    n.add_argument("graph")
+    n.add_argument("--dt", type=float, required=True,
+                   help="the simulation time step of the graph's time constants (snnTorch: 1e-4)")
+    n.add_argument("--time-steps", type=int, required=True)
+    n.add_argument("--input-shape", type=int, nargs="+", help="override the Input node's shape")
+    for q in (t, n):
+        q.add_argument("--out", required=True, help="the .rscm file to write")
+        q.add_argument("--coding", choices=["direct", "gaussian", "gaussian-shared", "poisson"],
+                       default=None if q is t else "direct")
+        q.add_argument("--sigma", type=float, default=None if q is t else 0.0)
+        q.add_argument("--name", default=None if q is t else "")
+        q.add_argument("--class-names", default=None, help="comma-separated")
+    a = p.parse_args(argv)
+    names = a.class_names.split(",") if a.class_names else None
+    try:
+        if a.source == "torch":
+            from . import torch as ct
+            net = ct.load_checkpoint(a.checkpoint)
+            kw = {k: v for k, v in dict(coding=a.coding, sigma=a.sigma, name=a.name,
+                                         class_names=names).items() if v is not None}
+            model, report = ct.convert_module(net, **kw)
+        else:
+            from . import nir as cn
+            model, report = cn.convert_graph(a.graph, dt=a.dt, time_steps=a.time_steps,
+                                             coding=a.coding, sigma=a.sigma, name=a.name,
+                                             class_names=names, input_shape=a.input_shape)
+        from .. import format as rf
+        rf.write_model(model, a.out)
+    except ConversionError as e:
+        print(f"rsc.convert: {e}", file=sys.stderr)
+        return 1
+    print(_summary(model))
+    print(format_report(report))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

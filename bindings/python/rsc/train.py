@@ -1,0 +1,343 @@
+"""Train an RSC spiking network on Fashion-MNIST and write it as `.rscm`.
+
+    python3 -m rsc.train --sigma 0.25 --epochs 8 --seed 0 --out models/fmnist_sigma025.rscm
+
+Randomized smoothing coding: every time step the network sees `x + sigma * eps_t` (fresh
+gaussian noise, pixel space [0, 1], no normalisation outside the model), LIF neurons with
+surrogate gradients (atan), backpropagation through time over T steps, cross-entropy on the
+T-averaged logits of the last layer. The network is `rsc.nn.RSCNet`. After training, the module
+is converted with `rsc.convert.torch` (batch norm folded, int8 per output channel), written, and
+validated with rsc's own runtime (`rsc.load(...)`): base accuracy of noisy passes through
+`rsc_forward` and, with `--validate-predict N`, smoothed PREDICT accuracy on N test images.
+
+Needs torch (`pip install torch==2.13.0`, the CPU wheel) and the Fashion-MNIST idx files
+(Debian: `apt-get install dataset-fashion-mnist`, or `--data DIR`). Uses tqdm if installed.
+Deterministic for a given seed, torch build and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot"]
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """An MNIST idx file (optionally .gz) as a numpy array (uint8 data)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte idx file")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_fashion_mnist(data_dir: str | os.PathLike = DEFAULT_DATA, split: str = "train"):
+    """(images float32 (N, 1, 28, 28) in [0, 1], labels int64 (N,)) of 'train' or 't10k'."""
+    d = Path(data_dir)
+
+    def find(stem: str) -> Path:
+        for name in (stem + ".gz", stem):
+            if (d / name).exists():
+                return d / name
+        raise FileNotFoundError(
+            f"{d / (stem + '.gz')} not found: install the Debian package dataset-fashion-mnist "
+            "(apt-get install dataset-fashion-mnist) or pass --data DIR with the four idx files")
+
+    x = read_idx(find(f"{split}-images-idx3-ubyte")).astype(np.float32) / 255.0
+    y = read_idx(find(f"{split}-labels-idx1-ubyte")).astype(np.int64)
+    return x.reshape(-1, 1, 28, 28), y
+
+
+def _bar(total: int, desc: str):
+    try:
+        from tqdm.auto import tqdm
+        if sys.stderr.isatty():
+            return tqdm(total=total, desc=desc, leave=False)
+    except ImportError:
+        pass
+    return None
+
+
+def evaluate(net, x, y, batch: int = 500, coding: str | None = None, seed: int = 1234) -> float:
+    """Accuracy of one pass per image (the model's coding unless `coding` overrides it)."""
+    import torch
+    net.eval()
+    g = torch.Generator().manual_seed(seed)
+    saved = net.coding.coding
+    if coding is not None:
+        net.coding.coding = coding
+    correct = 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                xb = torch.from_numpy(x[i:i + batch])
+                pred = net(xb, generator=g).argmax(1).numpy()
+                correct += int((pred == y[i:i + batch]).sum())
+    finally:
+        net.coding.coding = saved
+    return correct / len(x)
+
+
+def train(args) -> dict:
+    import torch
+    from torch import nn
+    from . import nn as rnn
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+
+    x_train, y_train = load_fashion_mnist(args.data, "train")
+    x_test, y_test = load_fashion_mnist(args.data, "t10k")
+    if args.train_limit:
+        x_train, y_train = x_train[:args.train_limit], y_train[:args.train_limit]
+    n = len(x_train)
+    config = dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
+                  num_classes=10, time_steps=args.time_steps, coding=args.coding,
+                  sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
+                  neuron="lif", batch_norm=not args.no_batch_norm, pool=args.pool,
+                  class_names=CLASS_NAMES,
+                  name=args.name or f"fmnist-rsc-sigma{args.sigma:g}-T{args.time_steps}")
+    init_meta = {}
+    if args.init:
+        ck = torch.load(args.init, map_location="cpu", weights_only=True)
+        config = dict(ck["config"])
+        init_meta = dict(ck.get("train", {}))
+        net = rnn.RSCNet(**config)
+        net.load_state_dict(ck["state_dict"])
+        print(f"rsc.train: initialised from {args.init} ({init_meta})", flush=True)
+    else:
+        net = rnn.RSCNet(**config)
+    print(f"rsc.train: {net.name}: {sum(p.numel() for p in net.parameters())} parameters, "
+          f"{n} training images, {args.epochs} epochs, batch {args.batch}, lr {args.lr}, "
+          f"seed {args.seed}, {args.threads} threads", flush=True)
+    print(net, flush=True)
+
+    steps_per_epoch = math.ceil(n / args.batch)
+    total_steps = steps_per_epoch * args.epochs
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if total_steps:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
+                                                    pct_start=0.15, anneal_strategy="cos")
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(args.seed)
+    t_start = time.perf_counter()
+    history = []
+    for epoch in range(args.epochs):
+        net.train()
+        perm = rng.permutation(n)
+        t0 = time.perf_counter()
+        run_loss = run_correct = run_n = 0.0
+        bar = _bar(steps_per_epoch, f"epoch {epoch + 1}")
+        for step in range(steps_per_epoch):
+            idx = perm[step * args.batch:(step + 1) * args.batch]
+            xb = torch.from_numpy(x_train[idx])
+            yb = torch.from_numpy(y_train[idx])
+            if args.flip:
+                flip = torch.rand(len(idx), generator=gen) < 0.5
+                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            logits = net(xb, generator=gen)
+            loss = loss_fn(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            run_loss += float(loss.detach()) * len(idx)
+            run_correct += float((logits.argmax(1) == yb).sum())
+            run_n += len(idx)
+            if bar is not None:
+                bar.update(1)
+            elif (step + 1) % args.log_every == 0:
+                el = time.perf_counter() - t0
+                print(f"  epoch {epoch + 1} step {step + 1}/{steps_per_epoch} "
+                      f"loss {run_loss / run_n:.4f} acc {run_correct / run_n:.4f} "
+                      f"({el:.0f} s, lr {sched.get_last_lr()[0]:.2e})", flush=True)
+        if bar is not None:
+            bar.close()
+        t_epoch = time.perf_counter() - t0
+        test_acc = evaluate(net, x_test[:args.eval_count], y_test[:args.eval_count])
+        history.append(dict(epoch=epoch + 1, loss=run_loss / run_n, train_acc=run_correct / run_n,
+                            test_acc_noisy=test_acc, seconds=t_epoch))
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {run_loss / run_n:.4f} train acc "
+              f"{run_correct / run_n:.4f} test acc (noisy pass, first {args.eval_count}) "
+              f"{test_acc:.4f} [{t_epoch:.0f} s, total {time.perf_counter() - t_start:.0f} s]",
+              flush=True)
+    train_seconds = time.perf_counter() - t_start
+    if args.qat_steps:
+        net = quantization_aware_finetune(net, x_train, y_train, args, rng, gen)
+    qat_seconds = time.perf_counter() - t_start - train_seconds
+    if init_meta.get("train_seconds"):
+        train_seconds += float(init_meta["train_seconds"])
+
+    acc_noisy = evaluate(net, x_test, y_test)
+    acc_clean = evaluate(net, x_test, y_test, coding="direct")
+    rates = net.firing_rates(torch.from_numpy(x_test[:500]))
+    print(f"trained in {train_seconds:.0f} s; test accuracy (10000 images, torch float): "
+          f"one noisy pass {acc_noisy:.4f}, without noise {acc_clean:.4f}; firing rates "
+          f"{', '.join(f'{r:.3f}' for r in rates)}", flush=True)
+    config = dict(net.config)
+    summary = dict(config=config, args=vars(args), train_seconds=train_seconds,
+                   qat_seconds=qat_seconds, init=init_meta, history=history,
+                   torch_test_acc_noisy=acc_noisy, torch_test_acc_clean=acc_clean,
+                   firing_rates=rates, torch_version=str(torch.__version__))
+    if args.checkpoint:
+        Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        # Plain containers and tensors only: loads with torch.load(weights_only=True).
+        meta = dict(seed=args.seed, epochs=args.epochs + int(init_meta.get("epochs", 0)),
+                    batch=args.batch, lr=args.lr, qat_steps=args.qat_steps,
+                    qat_lr=args.qat_lr, train_seconds=train_seconds, qat_seconds=qat_seconds,
+                    torch_version=str(torch.__version__),
+                    torch_test_acc_noisy=acc_noisy, torch_test_acc_clean=acc_clean)
+        torch.save(dict(config=config, state_dict=net.state_dict(), train=meta), args.checkpoint)
+        print(f"checkpoint: {args.checkpoint}", flush=True)
+    return dict(net=net, summary=summary, x_test=x_test, y_test=y_test)
+
+
+def quantization_aware_finetune(net, x_train, y_train, args, rng, gen):
+    """Fold batch norm into the convs, then fine-tune `args.qat_steps` steps with every weight
+    rounded to int8 per output channel in the forward pass (straight-through gradient). The
+    returned net holds the rounded weights: its float forward is what the .rscm computes."""
+    import torch
+    from . import nn as rnn
+    net = rnn.fold_batch_norm(net)
+    rnn.quantize_weights(net)
+    opt = torch.optim.Adam(net.parameters(), lr=args.qat_lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    net.train()
+    n = len(x_train)
+    t0 = time.perf_counter()
+    run_loss = run_correct = run_n = 0.0
+    perm = rng.permutation(n)
+    for step in range(args.qat_steps):
+        j = (step * args.batch) % n
+        if j + args.batch > n:
+            perm = rng.permutation(n)
+        idx = perm[j:j + args.batch]
+        xb, yb = torch.from_numpy(x_train[idx]), torch.from_numpy(y_train[idx])
+        logits = net(xb, generator=gen)
+        loss = loss_fn(logits, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run_loss += float(loss.detach()) * len(idx)
+        run_correct += float((logits.argmax(1) == yb).sum())
+        run_n += len(idx)
+        if (step + 1) % args.log_every == 0 or step + 1 == args.qat_steps:
+            print(f"  int8-aware fine-tuning step {step + 1}/{args.qat_steps} loss "
+                  f"{run_loss / run_n:.4f} acc {run_correct / run_n:.4f} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    rnn.quantize_weights(net, enable=False)
+    net.eval()
+    return net
+
+
+def export_and_validate(net, summary: dict, x_test, y_test, args) -> dict:
+    """Convert, write, and check the written file with rsc's runtime."""
+    from .convert import torch as ctorch
+    model, report = ctorch.convert_module(net)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ctorch.write(model, out)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    print(ctorch.format_report(report))
+    summary["quantization"] = report
+    summary["file_bytes"] = out.stat().st_size
+    if args.validate_count:
+        import rsc
+        from . import reference as ref
+        m = rsc.load(out)
+        k = args.validate_count
+        g = np.random.default_rng(args.seed + 1)
+        ok_native = ok_clean = 0
+        for i in range(k):
+            u = ref.encode(model, x_test[i], g)
+            ok_native += int(np.argmax(m.forward(u)) == y_test[i])
+            ok_clean += int(np.argmax(m.forward(np.broadcast_to(
+                x_test[i], (model.time_steps,) + x_test[i].shape))) == y_test[i])
+        summary["rsc_forward_acc_noisy"] = ok_native / k
+        summary["rsc_forward_acc_clean"] = ok_clean / k
+        print(f"rsc runtime (rsc_forward), first {k} test images: one noisy pass "
+              f"{ok_native / k:.4f}, without noise {ok_clean / k:.4f}", flush=True)
+    if args.validate_predict:
+        import rsc
+        m = rsc.load(out)
+        k = args.validate_predict
+        t0 = time.perf_counter()
+        preds = [m.predict(x_test[i], n=args.predict_n, alpha=0.001, seed=0, stream=i)
+                 for i in range(k)]
+        labels = np.array([p.label for p in preds])
+        acc = float(np.mean(labels == y_test[:k]))
+        abst = float(np.mean(labels < 0))
+        summary["rsc_predict"] = dict(count=k, n=args.predict_n, accuracy=acc, abstain=abst,
+                                      seconds=time.perf_counter() - t0)
+        print(f"rsc runtime PREDICT (n = {args.predict_n}, alpha 0.001), first {k} test images: "
+              f"accuracy {acc:.4f}, abstain {abst:.4f} [{time.perf_counter() - t0:.0f} s]",
+              flush=True)
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m rsc.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--sigma", type=float, required=True, help="noise scale in [0,1] pixel space")
+    p.add_argument("--out", required=True, help="the .rscm file to write")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-steps", type=int, default=4)
+    p.add_argument("--coding", default="gaussian", choices=["gaussian", "gaussian-shared"])
+    p.add_argument("--tau", type=float, default=2.0)
+    p.add_argument("--channels", type=int, nargs=2, default=[16, 32])
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--pool", default="avg", choices=["avg", "sum"])
+    p.add_argument("--no-batch-norm", action="store_true",
+                   help="train without batch norm (with it, BN is folded into the convs)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--flip", action="store_true", help="random horizontal flips")
+    p.add_argument("--qat-steps", type=int, default=300,
+                   help="after training: fold batch norm, then this many int8-aware fine-tuning "
+                        "steps (0: none; the .rscm then rounds the float weights)")
+    p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--init", default="",
+                   help="start from this checkpoint (rsc.train --checkpoint); with --epochs 0 "
+                        "only the int8-aware fine-tuning runs")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", default=DEFAULT_DATA, help="directory of the Fashion-MNIST idx files")
+    p.add_argument("--train-limit", type=int, default=0, help="use only the first N train images")
+    p.add_argument("--eval-count", type=int, default=2000,
+                   help="test images evaluated after each epoch")
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--name", default="")
+    p.add_argument("--checkpoint", default="", help="also save the torch state (.pt) here")
+    p.add_argument("--summary", default="", help="write a JSON summary of the run here")
+    p.add_argument("--validate-count", type=int, default=1000,
+                   help="test images run through rsc_forward after writing (0: skip)")
+    p.add_argument("--validate-predict", type=int, default=200,
+                   help="test images run through rsc PREDICT after writing (0: skip)")
+    p.add_argument("--predict-n", type=int, default=1000)
+    args = p.parse_args(argv)
+    r = train(args)
+    summary = export_and_validate(r["net"], r["summary"], r["x_test"], r["y_test"], args)
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
