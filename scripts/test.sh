@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing, builds, installs rsc into a
 # temporary prefix, runs the Swift tests, then the Python tests (including the C and Swift
-# examples) against the package installed into a fresh virtualenv. This is what .ci/run runs.
+# examples) against the package installed into a fresh virtualenv, then the suite under
+# AddressSanitizer/UndefinedBehaviorSanitizer/ThreadSanitizer and a one-minute fuzz of the loader
+# and the input path (docs/reliability.md). This is what .ci/run runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +25,8 @@ python3 -m venv --system-site-packages "$work/venv"
 echo "== python tests"
 (cd "$work" && RSC_TEST_INSTALLED=1 RSC_TEST_PREFIX="$work/prefix" \
     "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$OLDPWD/bindings/python/tests")
+echo "== sanitizers (scripts/sanitize.sh --quick)"
+bash scripts/sanitize.sh --quick
+echo "== fuzzing, one minute (scripts/fuzz.sh 60)"
+bash scripts/fuzz.sh 60
 echo "== all tests passed"

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Write the fuzzers' seed corpus into fuzz/corpus/ (deterministic: the same bytes on every run).
+
+    python3 fuzz/make_corpus.py            # (re)write fuzz/corpus/{load,certify}/
+    python3 fuzz/make_corpus.py --check    # exit 1 if the committed corpus differs
+
+load/     valid models (the fixtures of Tests/Fixtures, plus small models written with
+          bindings/python/rsc/format.py that use every layer kind, neuron, reset and coding) and
+          near-valid ones: a valid file with one field set to a boundary or absurd value, the
+          checksum recomputed so that the intended check (not the checksum) is what fires;
+          truncations, bad magic, version and checksum; and files breaking a whole-model rule
+          (rule-*: no weighted layer, a neuron on the logits, K mismatch, pooled counts or maps
+          or weights beyond the limits...), written without the writer's validation.
+certify/  inputs for fuzz/fuzz_certify.c (layout in its header comment): each fixture model with
+          each call, valid arguments, and a few with NaN, infinity and huge input values.
+"""
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "Tests" / "Fixtures"
+OUT = ROOT / "fuzz" / "corpus"
+sys.path.insert(0, str(ROOT / "bindings" / "python"))
+
+from rsc import format as rf  # noqa: E402
+
+
+def fix_crc(data: bytes | bytearray) -> bytes:
+    b = bytearray(data)
+    b[12:16] = b"\0\0\0\0"
+    struct.pack_into("<I", b, 12, zlib.crc32(bytes(b)) & 0xFFFFFFFF)
+    return bytes(b)
+
+
+def patched(data: bytes, offset: int, fmt: str, value) -> bytes:
+    b = bytearray(data)
+    struct.pack_into(fmt, b, offset, value)
+    return fix_crc(b)
+
+
+def small_models() -> dict[str, bytes]:
+    rng = np.random.default_rng(7)
+
+    def w(*shape):
+        return rng.standard_normal(shape)
+
+    every_layer = rf.build_model((3, 9, 9), [
+        ("conv2d", w(4, 3, 3, 3), w(4), {"padding": 1, "stride": 2, "neuron": "lif", "reset": "soft",
+                                          "tau": 3.0, "v_threshold": 0.5, "v_reset": -0.25}),
+        ("avgpool2d", 2, {"padding": 1}),
+        ("conv2d", w(5, 4, 2, 2), w(5), {"neuron": "if", "v_threshold": 0.75}),
+        ("sumpool2d", 2, {"stride": 1}),
+        ("flatten",),
+        ("linear", w(6, 5), w(6), {"neuron": "lif"}),
+        ("linear", w(4, 6), w(4)),
+        ("flatten",),
+    ], time_steps=2, coding="gaussian-shared", sigma=0.5, name="every layer",
+        class_names=["a", "", "ü", "名前"])
+    analog_pools = rf.build_model((2, 8, 8), [
+        ("avgpool2d", 2),
+        ("sumpool2d", 2, {"stride": 1, "padding": 1}),
+        ("conv2d", w(3, 2, 1, 1), None, {"neuron": "lif"}),
+        ("flatten",),
+        ("linear", w(3, 3 * 5 * 5), w(3)),
+    ], time_steps=2, coding="gaussian", sigma=0.25, name="analog pools")
+    direct = rf.build_model((5, 1, 1), [("linear", w(2, 5), None)], time_steps=1, coding="direct",
+                            sigma=0.0, name="")
+    poisson_conv = rf.build_model((1, 6, 6), [
+        ("conv2d", w(2, 1, 3, 3), None, {"neuron": "if", "reset": "soft"}),
+        ("sumpool2d", 2),
+        ("flatten",),
+        ("linear", w(3, 8), w(3)),
+    ], time_steps=3, coding="poisson", sigma=0.0, name="poisson conv")
+    return {name: rf.to_bytes(m) for name, m in
+            [("every_layer", every_layer), ("analog_pools", analog_pools), ("direct_linear", direct),
+             ("poisson_conv", poisson_conv)]}
+
+
+# Header fields (offset, name) and values that probe their limits (docs/format.md, "Limits").
+U32 = [0, 1, 2, 255, 256, 257, 4096, 4097, 65535, 65536, 65537, 1 << 24, 0x7FFFFFFF, 0xFFFFFFFF]
+HEADER = {8: "version", 24: "header_size", 28: "layer_size", 32: "num_layers", 36: "coding",
+          40: "channels", 44: "height", 48: "width", 52: "classes", 56: "time_steps"}
+LAYER = {0: "kind", 4: "neuron", 8: "reset", 12: "in_c", 16: "in_h", 20: "in_w", 24: "out_c", 28: "out_h",
+         32: "out_w", 36: "kh", 40: "kw", 44: "sh", 48: "sw", 52: "ph", 56: "pw"}
+LAYER_U64 = {72: "weight_offset", 80: "weight_size", 88: "scale_offset", 96: "bias_offset"}
+U64 = [0, 64, 1 << 32, (1 << 63), (1 << 64) - 64]
+F32 = {"nan": float("nan"), "inf": float("inf"), "neg": -1.0, "zero": 0.0, "huge": 3e38, "tiny": 1e-45}
+
+
+def near_valid(valid: dict[str, bytes]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    tiny, conv, every = valid["tiny_linear"], valid["conv_lif"], valid["every_layer"]
+    for off, name in HEADER.items():
+        for v in U32:
+            out[f"tiny-{name}-{v}"] = patched(tiny, off, "<I", v)
+    for tag, v in F32.items():
+        out[f"tiny-sigma-{tag}"] = patched(tiny, 60, "<f", v)
+    out["tiny-strings_size-huge"] = patched(tiny, 72, "<Q", (1 << 64) - 1)
+    out["tiny-strings_offset-0"] = patched(tiny, 64, "<Q", 0)
+    out["tiny-name-len-huge"] = patched(tiny, 128 + 128, "<I", 0xFFFFFFF0)
+    out["tiny-reserved"] = patched(tiny, 127, "<B", 1)
+    # every_layer (small): layers 0 (conv, analog input), 1 (avgpool) and 2 (conv, spike input).
+    for layer in (0, 1, 2):
+        base = 128 + 128 * layer
+        for off, name in LAYER.items():
+            for v in (0, 2, 65, 0xFFFFFFFF):
+                out[f"every-l{layer}-{name}-{v}"] = patched(every, base + off, "<I", v)
+        if layer == 1:
+            continue
+        for off, name in LAYER_U64.items():
+            for v in U64:
+                out[f"every-l{layer}-{name}-{v}"] = patched(every, base + off, "<Q", v)
+        for off, name in {60: "tau", 64: "v_threshold", 68: "v_reset"}.items():
+            for tag, v in F32.items():
+                out[f"every-l{layer}-{name}-{tag}"] = patched(every, base + off, "<f", v)
+    # A scale and a bias of layer 0 made invalid.
+    scale_off = struct.unpack_from("<Q", conv, 128 + 88)[0]
+    bias_off = struct.unpack_from("<Q", conv, 128 + 96)[0]
+    out["conv-scale-zero"] = patched(conv, scale_off, "<f", 0.0)
+    out["conv-bias-nan"] = patched(conv, bias_off, "<f", float("nan"))
+    # Whole-file damage.
+    out["conv-truncated-half"] = conv[: len(conv) // 2]
+    out["conv-truncated-header"] = conv[:100]
+    out["conv-magic-only"] = conv[:8]
+    out["conv-trailing"] = fix_crc(conv + b"\0" * 64)
+    out["conv-bad-magic"] = b"GIF89a" + conv[6:]
+    out["conv-bad-crc"] = conv[:12] + bytes([conv[12] ^ 1]) + conv[13:]
+    out["conv-file_size-short"] = patched(conv, 16, "<Q", len(conv) - 1)
+    out["empty"] = b""
+    return out
+
+
+def certify_seeds(fixture_names: list[str]) -> dict[str, bytes]:
+    """fuzz_certify.c inputs; model index = position in the sorted fixture names."""
+    out: dict[str, bytes] = {}
+    rng = np.random.default_rng(11)
+    for mi, stem in enumerate(sorted(fixture_names)):
+        x = (rng.random(64) * 255).astype(np.uint8).tobytes()
+        for op, call in ((0, "predict"), (1, "certify"), (2, "forward")):
+            head = bytes([mi, op, 6, 15, 7, 1, 3, 0x80]) + struct.pack("<dQQ", 0.01, 42, mi)
+            out[f"{stem}-{call}"] = head + x
+        raw = np.array([0.5, np.nan, np.inf, -np.inf, 1e7, -1e-40, 0.0, -0.0], dtype="<f4").tobytes()
+        out[f"{stem}-predict-rawbits"] = bytes([mi, 0, 6, 7, 3, 2, 3, 0x02]) + bytes(24) + raw
+        out[f"{stem}-certify-progress"] = bytes([mi, 0x21, 6, 15, 7, 2, 2, 0x80]) + bytes(24) + x
+    return out
+
+
+def unvalidated(model: rf.Model) -> bytes:
+    """to_bytes without the writer's validation: models that only the reader must refuse."""
+    check, rf.validate = rf.validate, lambda m: None
+    try:
+        return rf.to_bytes(model)
+    finally:
+        rf.validate = check
+
+
+def structural() -> dict[str, bytes]:
+    """Files whose every field is in range but whose network breaks a whole-model rule (checked
+    after all layers were read), or whose sizes add up beyond a limit: the fuzzer does not find
+    these by mutating one field (the class count is tied to the string table, a weight size to
+    four shape fields)."""
+    rng = np.random.default_rng(5)
+    lif = {"neuron": "lif", "tau": 2.0, "v_threshold": 1.0}
+
+    def w(*shape):
+        return rng.standard_normal(shape)
+
+    def model(shape, layers, classes=2, coding="gaussian", sigma=0.5):
+        return rf.Model(shape, classes, 2, coding, sigma, layers)
+
+    lin = rf.linear
+    out: dict[str, bytes] = {}
+    out["logits-with-neuron"] = unvalidated(model((4, 1, 1), [lin(4, w(2, 4), **lif)]))
+    out["hidden-without-neuron"] = unvalidated(model((4, 1, 1), [lin(4, w(3, 4)), lin(3, w(2, 3))]))
+    out["logits-not-K"] = unvalidated(model((4, 1, 1), [lin(4, w(3, 4))]))
+    out["no-weighted-layer"] = unvalidated(model((2, 1, 1), [rf.flatten((2, 1, 1))]))
+    out["logits-map"] = unvalidated(model((1, 3, 3), [rf.conv2d((1, 3, 3), w(2, 1, 2, 2))]))
+    out["pool-after-logits"] = unvalidated(model((1, 4, 4), [
+        rf.conv2d((1, 4, 4), w(2, 1, 1, 1), **lif), rf.flatten((2, 4, 4)), lin(32, w(2, 32)),
+        rf.avgpool2d((2, 1, 1), 1)]))
+    out["pooled-count-65536"] = unvalidated(model((1, 256, 256), [
+        rf.conv2d((1, 256, 256), w(1, 1, 1, 1), **lif), rf.sumpool2d((1, 256, 256), 64),
+        rf.sumpool2d((1, 4, 4), 4), lin(1, w(2, 1))]))
+    out["pool-of-flattened"] = unvalidated(model((2, 2, 2), [
+        rf.conv2d((2, 2, 2), w(2, 2, 1, 1), **lif), rf.flatten((2, 2, 2)), rf.avgpool2d((8, 1, 1), 1),
+        lin(8, w(2, 8))]))
+    big = (1, 4096, 4096)
+    out["maps-over-limit"] = unvalidated(model(big, [rf.avgpool2d(big, 1) for _ in range(4)] + [
+        rf.conv2d(big, w(1, 1, 64, 64), stride=64, **lif), rf.sumpool2d((1, 64, 64), 64), lin(1, w(2, 1))]))
+    # Layer 0 of a small conv patched to 65535 outputs over a (4096, 64, 64) input with a 64x64
+    # kernel and the matching weight_size: more weights than the limit (absent from the file).
+    conv = unvalidated(model((1, 4, 4), [rf.conv2d((1, 4, 4), w(2, 1, 1, 1), **lif), rf.flatten((2, 4, 4)),
+                                         lin(32, w(2, 32))]))
+    b = bytearray(conv)
+    struct.pack_into("<3I", b, 40, 4096, 64, 64)
+    struct.pack_into("<6I4I", b, 128 + 12, 4096, 64, 64, 65535, 1, 1, 64, 64, 1, 1)
+    struct.pack_into("<Q", b, 128 + 80, 65535 * 4096 * 64 * 64)
+    out["weights-over-limit"] = fix_crc(b)
+    return out
+
+
+def corpus() -> dict[str, bytes]:
+    fixtures = {p.stem: p.read_bytes() for p in sorted(FIXTURES.glob("*.rscm"))}
+    files: dict[str, bytes] = {}
+    for name, data in fixtures.items():
+        files[f"load/fixture-{name}.rscm"] = data
+    for name, data in small_models().items():
+        files[f"load/valid-{name}.rscm"] = data
+    for name, data in near_valid({**fixtures, **small_models()}).items():
+        files[f"load/near-{name}.rscm"] = data
+    for name, data in structural().items():
+        files[f"load/rule-{name}.rscm"] = data
+    for name, data in certify_seeds(list(fixtures)).items():
+        files[f"certify/{name}.bin"] = data
+    return files
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if fuzz/corpus differs")
+    args = ap.parse_args()
+    files = corpus()
+    existing = {str(p.relative_to(OUT)): p.read_bytes() for p in OUT.rglob("*") if p.is_file()} if OUT.exists() else {}
+    if args.check:
+        if existing != files:
+            diff = sorted(set(existing) ^ set(files)) or sorted(k for k in files if existing.get(k) != files[k])
+            print(f"fuzz/corpus differs from make_corpus.py output: {diff[:5]}", file=sys.stderr)
+            return 1
+        return 0
+    for rel in set(existing) - set(files):
+        (OUT / rel).unlink()
+    for rel, data in files.items():
+        p = OUT / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    total = sum(len(d) for d in files.values())
+    print(f"fuzz/corpus: {len(files)} files, {total} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
