@@ -128,50 +128,79 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
 
 /* LIF (SpikingJelly decay_input: h = v + (I - (v - v_reset)) / tau, 1/tau as a Q16 multiplier) or
  * IF (h = v + I), then spike on h >= v_th with hard or soft reset. Fixed point: the plan chose the
- * membrane unit so that no intermediate leaves int32 (docs/kernel.md). */
-static inline int32_t neuron_step(const rsck_layer *L, int32_t I, int32_t *v, uint16_t *s) {
-    const int32_t vr = L->v_reset, vth = L->v_th;
-    int32_t h;
-    if (L->neuron == RSCK_NEURON_LIF)
-        h = *v + (int32_t)(((int64_t)(I - *v + vr) * L->leak + 32768) >> 16);
-    else
-        h = *v + I;
+ * membrane unit so that no intermediate leaves int32 (docs/kernel.md). Branch-free, and the neuron
+ * kind and reset are compile-time constants in each instance below, so the loops over a position's
+ * channels vectorize (int64 products are vpmullq on AVX-512). */
+static inline __attribute__((always_inline)) uint16_t neuron_step(int lif, int soft, int32_t leak, int32_t vr,
+                                                                  int32_t vth, int32_t I, int32_t *v) {
+    const int32_t h = lif ? *v + (int32_t)(((int64_t)(I - *v + vr) * leak + 32768) >> 16) : *v + I;
     const int32_t spike = h >= vth;
-    *v = L->soft_reset ? h - (spike ? vth : 0) : (spike ? vr : h);
-    *s = (uint16_t)spike;
-    return spike;
+    *v = soft ? h - (spike ? vth : 0) : (spike ? vr : h);
+    return (uint16_t)spike;
 }
 
-RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes) {
-    const int OC = L->out_c;
-    const int shift = L->cur_shift;
+/* Currents from COUNT accumulators: I = round(acc * cur_mult / 2^cur_shift) + cur_bias. */
+static inline __attribute__((always_inline)) void neuron_count_map(const rsck_layer *L, int lif, int soft, int oc,
+                                                                   const int32_t *acc, int32_t *v, uint16_t *spikes) {
+    const int OC = oc ? oc : L->out_c, S = oc ? oc : L->oc_stride, shift = L->cur_shift;
     const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
+    const int32_t leak = L->leak, vr = L->v_reset, vth = L->v_th;
+    const int32_t *restrict mult = L->cur_mult, *restrict bias = L->cur_bias;
     const size_t npos = (size_t)L->out_h * L->out_w;
     for (size_t p = 0; p < npos; p++) {
-        const int32_t *a = acc + p * L->oc_stride;
-        int32_t *vp = v + p * OC;
-        uint16_t *sp = spikes + p * OC;
+        const int32_t *restrict a = acc + p * S;
+        int32_t *restrict vp = v + p * OC;
+        uint16_t *restrict sp = spikes + p * OC;
         for (int o = 0; o < OC; o++) {
-            const int32_t I = (int32_t)(((int64_t)a[o] * L->cur_mult[o] + half) >> shift) + L->cur_bias[o];
-            neuron_step(L, I, vp + o, sp + o);
+            const int32_t I = (int32_t)(((int64_t)a[o] * mult[o] + half) >> shift) + bias[o];
+            sp[o] = neuron_step(lif, soft, leak, vr, vth, I, vp + o);
         }
     }
+}
+
+/* Currents from float accumulators, in double: I = clamp(acc * an_mult + an_bias), rounded to even. */
+static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_layer *L, int lif, int soft, int oc,
+                                                                    const float *acc, int32_t *v, uint16_t *spikes) {
+    const int OC = oc ? oc : L->out_c, S = oc ? oc : L->oc_stride;
+    const double lim = L->cur_limit;
+    const int32_t leak = L->leak, vr = L->v_reset, vth = L->v_th;
+    const double *restrict mult = L->an_mult, *restrict bias = L->an_bias;
+    const size_t npos = (size_t)L->out_h * L->out_w;
+    for (size_t p = 0; p < npos; p++) {
+        const float *restrict a = acc + p * S;
+        int32_t *restrict vp = v + p * OC;
+        uint16_t *restrict sp = spikes + p * OC;
+        for (int o = 0; o < OC; o++) {
+            const double I = fmin(fmax((double)a[o] * mult[o] + bias[o], -lim), lim);
+            sp[o] = neuron_step(lif, soft, leak, vr, vth, (int32_t)nearbyint(I), vp + o);
+        }
+    }
+}
+
+/* Instances per neuron kind and reset, and for a whole number of tiles of channels (oc = 16 or 32,
+ * where out_c == oc_stride) one with the channel count known: the channel loop is then unrolled
+ * and the per-channel constants stay in registers across positions. */
+#define NEURON_OC(map, L, lif, soft, ...)                                               \
+    do {                                                                                \
+        if ((L)->out_c == 16 && (L)->oc_stride == 16) map(L, lif, soft, 16, __VA_ARGS__); \
+        else if ((L)->out_c == 32 && (L)->oc_stride == 32) map(L, lif, soft, 32, __VA_ARGS__); \
+        else map(L, lif, soft, 0, __VA_ARGS__);                                         \
+    } while (0)
+#define NEURON_DISPATCH(map, L, ...)                                                    \
+    do {                                                                                \
+        const int lif_ = (L)->neuron == RSCK_NEURON_LIF;                                \
+        if (lif_ && (L)->soft_reset) NEURON_OC(map, L, 1, 1, __VA_ARGS__);              \
+        else if (lif_) NEURON_OC(map, L, 1, 0, __VA_ARGS__);                            \
+        else if ((L)->soft_reset) NEURON_OC(map, L, 0, 1, __VA_ARGS__);                 \
+        else NEURON_OC(map, L, 0, 0, __VA_ARGS__);                                      \
+    } while (0)
+
+RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes) {
+    NEURON_DISPATCH(neuron_count_map, L, acc, v, spikes);
 }
 
 RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes) {
-    const int OC = L->out_c;
-    const size_t npos = (size_t)L->out_h * L->out_w;
-    const double lim = L->cur_limit;
-    for (size_t p = 0; p < npos; p++) {
-        const float *a = acc + p * L->oc_stride;
-        int32_t *vp = v + p * OC;
-        uint16_t *sp = spikes + p * OC;
-        for (int o = 0; o < OC; o++) {
-            double I = (double)a[o] * L->an_mult[o] + L->an_bias[o];
-            I = fmin(fmax(I, -lim), lim);
-            neuron_step(L, (int32_t)nearbyint(I), vp + o, sp + o);
-        }
-    }
+    NEURON_DISPATCH(neuron_analog_map, L, acc, v, spikes);
 }
 
 /* Window sums with zero padding, one body for both element types; the caller scales. */
@@ -193,8 +222,21 @@ RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32
             }                                                                           \
         }
 
-/* Spike counts: avgpool's 1/(kh*kw) is folded into the next layer's in_mult. */
-RSCK_CLONES void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out) { POOL_SUM(uint16_t) }
+/* Spike counts: avgpool's 1/(kh*kw) is folded into the next layer's in_mult. The common case, 2x2
+ * windows with stride 2 and no padding, sums four contiguous channel vectors per output pixel. */
+RSCK_CLONES void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out) {
+    if (L->kh == 2 && L->kw == 2 && L->sh == 2 && L->sw == 2 && !L->ph && !L->pw) {
+        const int C = L->in_c, W = L->in_w;
+        for (int oy = 0; oy < L->out_h; oy++)
+            for (int ox = 0; ox < L->out_w; ox++) {
+                uint16_t *restrict o = out + ((size_t)oy * L->out_w + ox) * C;
+                const uint16_t *restrict i0 = in + ((size_t)(2 * oy) * W + 2 * ox) * C, *restrict i1 = i0 + (size_t)W * C;
+                for (int c = 0; c < C; c++) o[c] = (uint16_t)(i0[c] + i0[C + c] + i1[c] + i1[C + c]);
+            }
+        return;
+    }
+    POOL_SUM(uint16_t)
+}
 
 RSCK_CLONES void rsck_pool_analog(const rsck_layer *L, const float *in, float *out) {
     POOL_SUM(float)
