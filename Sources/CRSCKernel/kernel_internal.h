@@ -20,6 +20,13 @@ RSCK_HIDDEN void rsck_poisson(rsck_key key, uint32_t phase, uint32_t pass, uint3
 /* Per-layer kernels (kernel_layers.c). Maps are HWC. */
 RSCK_HIDDEN void rsck_dense(const rsck_layer *L, const float *in, float *pad, float *acc);
 RSCK_HIDDEN void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events);
+/* A spike-fed layer: event-driven row adds, or a dense VNNI product when L->w4 is set, the CPU has
+ * AVX-512 VNNI and this input's events make it cheaper. pad8 holds rsck_count_pad_size(L) bytes. */
+RSCK_HIDDEN void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events,
+                                  uint8_t *pad8);
+RSCK_HIDDEN size_t rsck_count_pad_size(const rsck_layer *L);
+/* The dense path alone (benchmarks): 0 when the CPU lacks VNNI or L->w4 is NULL. */
+RSCK_HIDDEN int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint8_t *pad8);
 RSCK_HIDDEN void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes);
 RSCK_HIDDEN void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes);
 RSCK_HIDDEN void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out);

@@ -171,7 +171,11 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
         int32_t *restrict vp = v + p * OC;
         uint16_t *restrict sp = spikes + p * OC;
         for (int o = 0; o < OC; o++) {
-            const double I = fmin(fmax((double)a[o] * mult[o] + bias[o], -lim), lim);
+            /* Written as the operand order of maxpd/minpd (fmax/fmin's NaN rules cost a compare
+             * and a blend per vector); a NaN, which validated inputs never make, saturates. */
+            double I = (double)a[o] * mult[o] + bias[o];
+            I = I > -lim ? I : -lim;
+            I = I < lim ? I : lim;
             sp[o] = neuron_step(lif, soft, leak, vr, vth, (int32_t)nearbyint(I), vp + o);
         }
     }

@@ -18,6 +18,7 @@ typedef struct workspace {
     float *accf;       /* float accumulators of an analog-fed layer     */
     float *pad;        /* zero-padded copy of an analog-fed layer's input */
     int32_t *events;   /* channels and counts of one pixel's events     */
+    uint8_t *pad8;     /* byte copy of a spike-fed layer's input (dense VNNI path) */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
     void *out[MAX_LAYERS];      /* layer outputs: uint16 (COUNT) or float (ANALOG) maps */
@@ -36,7 +37,7 @@ static int out_is_analog(const rsck_layer *L) {
 /* Walks the layout once; with base == NULL it only measures. */
 static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
-    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0, max_pad = 0;
+    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0, max_pad = 0, max_pad8 = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
         if (L->kind == RSCK_CONV || L->kind == RSCK_LINEAR) {
@@ -46,6 +47,7 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
             if (L->input_kind == RSCK_COUNT && 3 * (size_t)L->in_c > max_ev) max_ev = 3 * (size_t)L->in_c;
             const size_t n_pad = (size_t)(L->in_h + 2 * L->ph) * (L->in_w + 2 * L->pw) * L->in_c;
             if (L->input_kind == RSCK_ANALOG && n_pad > max_pad) max_pad = n_pad;
+            if (L->input_kind == RSCK_COUNT && rsck_count_pad_size(L) > max_pad8) max_pad8 = rsck_count_pad_size(L);
         }
     }
 #define TAKE(field, type, count)                                        \
@@ -60,6 +62,7 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     TAKE(accf, float, max_accf);
     TAKE(pad, float, max_pad);
     TAKE(events, int32_t, max_ev);
+    TAKE(pad8, uint8_t, max_pad8);
     TAKE(logits, double, net->num_classes);
     TAKE(votes, uint64_t, net->num_classes);
 #undef TAKE
@@ -121,7 +124,7 @@ static void step(const rsck_net *net, workspace *ws) {
             }
             rsck_neuron_analog(L, ws->accf, ws->v[i], (uint16_t *)ws->out[i]);
         } else {
-            rsck_event(L, (const uint16_t *)in, ws->acc, ws->events);
+            rsck_count_layer(L, (const uint16_t *)in, ws->acc, ws->events, ws->pad8);
             if (L->last) {
                 const double m = (double)L->in_mult;
                 for (int o = 0; o < L->out_c; o++)

@@ -40,6 +40,11 @@ typedef struct rsck_layer {
     const float *bias;      /* [out_c]                                                        */
     float in_mult;          /* COUNT input: real value of one count (1, or 1/(kh*kw) per avgpool) */
     int32_t binary_input;   /* COUNT input holds only 0/1 (spikes): rows are added, not scaled   */
+    /* COUNT input whose counts fit a byte: the same weights laid out for dense u8 x s8 dot
+     * products (AVX-512 VNNI), [kh*kw][in_c4 / 4][oc_stride][4] with in_c4 = in_c rounded up to 4
+     * and zeros in the padding. A step whose events are dense enough runs as a dense product
+     * instead of row adds (the integer sums are the same). NULL: event-driven only. */
+    const int8_t *w4;
     /* Conv geometry without divisions: input row iy reaches ycount[iy] (output row, kernel row)
      * pairs ymap[iy*kh + j] = oy * 64 + ky; likewise columns (xmap, xcount). */
     const int32_t *ymap, *ycount, *xmap, *xcount;

@@ -166,6 +166,9 @@ final class NetworkPlan: @unchecked Sendable {
         let count = kh * kw * inC * ocStride
         let w8 = analog ? nil : try allocate(zeroed: Int8.self, count: count)
         let wf = analog ? try allocate(zeroed: Float.self, count: count) : nil
+        // Counts that fit a byte also get the VNNI layout (rsc_kernel.h: w4) for dense steps.
+        let inC4 = (inC + 3) / 4 * 4
+        let w4 = !analog && maxCount <= 255 ? try allocate(zeroed: Int8.self, count: kh * kw * inC4 * ocStride) : nil
         var l1 = [Int](repeating: 0, count: outC)
         for o in 0..<outC {
             for ky in 0..<kh {
@@ -174,12 +177,14 @@ final class NetworkPlan: @unchecked Sendable {
                         let w = d.weights[((o * inC + logicalChannel[m]) * kh + ky) * kw + kx]
                         let at = ((ky * kw + kx) * inC + m) * ocStride + o
                         if let wf { wf[at] = Float(w) } else { w8![at] = w }
+                        w4?[(((ky * kw + kx) * (inC4 / 4) + m / 4) * ocStride + o) * 4 + m % 4] = w
                         l1[o] += abs(Int(w))
                     }
                 }
             }
         }
         if let wf { L.wf = UnsafePointer(wf) } else { L.w8 = UnsafePointer(w8) }
+        if let w4 { L.w4 = UnsafePointer(w4) }
         L.scale = UnsafePointer(try allocate(d.scales))
         L.bias = UnsafePointer(try allocate(d.biases))
         guard d.neuron != .none else { return L }

@@ -1,0 +1,165 @@
+/* Spike-fed layers as dense u8 x s8 products (AVX-512 VNNI), for steps whose events are dense.
+ *
+ * Event-driven row adds cost in proportion to the spikes, but each event pays for gathering and
+ * for one 16-lane add per output tile it reaches; once a large share of the inputs are non-zero
+ * (pooled spike counts of a busy layer), a dense product does the same integer sums faster:
+ * vpdpbusd multiplies 4 input bytes by 4 int8 weights for 16 output channels in one instruction.
+ * The sums are exact int32 in both paths, so the choice, made per step from the number of
+ * non-zero inputs, never changes a result (bit-identical votes, tested). CPUs without VNNI, and
+ * layers whose counts can exceed a byte, use the event path only. */
+#include "kernel_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Output positions per block (independent accumulator chains), and output-channel tiles per block
+ * where a row has fewer positions (a linear layer has one). */
+#define POS 4
+#define TILES 4
+
+/* An event costs about this many dense dot-product instructions per output tile it reaches
+ * (measured with bench/kernel_bench.c on AMD EPYC with AVX-512: gathering, then one add per tile
+ * and position): the step runs dense when events * EVENT_COST exceed the dense work. */
+#define EVENT_COST 6
+
+static int in_c4(const rsck_layer *L) { return (L->in_c + 3) & ~3; }
+static int pad_w(const rsck_layer *L) { return L->in_w + 2 * L->pw; }
+
+size_t rsck_count_pad_size(const rsck_layer *L) {
+    if (!L->w4) return 0;
+    return (size_t)(L->in_h + 2 * L->ph) * pad_w(L) * in_c4(L);
+}
+
+#if defined(__x86_64__) && defined(__clang__)
+#include <immintrin.h>
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define VNNI_INLINE static inline __attribute__((always_inline)) VNNI
+
+VNNI_INLINE __m512i bcast4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+/* POS consecutive output positions of row oy from ox, one tile of 16 channels at a time. */
+VNNI_INLINE void block_positions(const rsck_layer *L, const uint8_t *pad, int C4, int oy, int ox, int32_t *acc) {
+    const int G = C4 / 4, S = L->oc_stride, Wp = pad_w(L);
+    const size_t pstep = (size_t)L->sw * C4;
+    for (int o0 = 0; o0 < S; o0 += 16) {
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (int ky = 0; ky < L->kh; ky++)
+            for (int kx = 0; kx < L->kw; kx++) {
+                const uint8_t *ip = pad + ((size_t)(oy * L->sh + ky) * Wp + (size_t)ox * L->sw + kx) * C4;
+                const int8_t *wp = L->w4 + ((size_t)(ky * L->kw + kx) * G * S + o0) * 4;
+                for (int g = 0; g < G; g++) {
+                    const __m512i w = _mm512_loadu_si512(wp + (size_t)g * S * 4);
+                    a0 = _mm512_dpbusd_epi32(a0, bcast4(ip + 4 * g), w);
+                    a1 = _mm512_dpbusd_epi32(a1, bcast4(ip + pstep + 4 * g), w);
+                    a2 = _mm512_dpbusd_epi32(a2, bcast4(ip + 2 * pstep + 4 * g), w);
+                    a3 = _mm512_dpbusd_epi32(a3, bcast4(ip + 3 * pstep + 4 * g), w);
+                }
+            }
+        int32_t *out = acc + ((size_t)oy * L->out_w + ox) * S + o0;
+        _mm512_storeu_si512(out, a0);
+        _mm512_storeu_si512(out + S, a1);
+        _mm512_storeu_si512(out + 2 * (size_t)S, a2);
+        _mm512_storeu_si512(out + 3 * (size_t)S, a3);
+    }
+}
+
+/* One output position, nt (<= TILES, a constant in each instance) tiles from o0. */
+VNNI_INLINE void block_tiles(const rsck_layer *L, const uint8_t *pad, int C4, int oy, int ox, int o0, int nt,
+                             int32_t *acc) {
+    const int G = C4 / 4, S = L->oc_stride, Wp = pad_w(L);
+    __m512i a[TILES];
+    for (int t = 0; t < nt; t++) a[t] = _mm512_setzero_si512();
+    for (int ky = 0; ky < L->kh; ky++)
+        for (int kx = 0; kx < L->kw; kx++) {
+            const uint8_t *ip = pad + ((size_t)(oy * L->sh + ky) * Wp + (size_t)ox * L->sw + kx) * C4;
+            const int8_t *wp = L->w4 + ((size_t)(ky * L->kw + kx) * G * S + o0) * 4;
+            for (int g = 0; g < G; g++) {
+                const __m512i x = bcast4(ip + 4 * g);
+                for (int t = 0; t < nt; t++)
+                    a[t] = _mm512_dpbusd_epi32(a[t], x, _mm512_loadu_si512(wp + ((size_t)g * S + 16 * t) * 4));
+            }
+        }
+    int32_t *out = acc + ((size_t)oy * L->out_w + ox) * S + o0;
+    for (int t = 0; t < nt; t++) _mm512_storeu_si512(out + 16 * t, a[t]);
+}
+
+static VNNI void position_all_tiles(const rsck_layer *L, const uint8_t *pad, int C4, int oy, int ox, int32_t *acc) {
+    int o0 = 0;
+    for (; o0 + 16 * TILES <= L->oc_stride; o0 += 16 * TILES) block_tiles(L, pad, C4, oy, ox, o0, TILES, acc);
+    switch ((L->oc_stride - o0) / 16) {
+    case 3: block_tiles(L, pad, C4, oy, ox, o0, 3, acc); break;
+    case 2: block_tiles(L, pad, C4, oy, ox, o0, 2, acc); break;
+    case 1: block_tiles(L, pad, C4, oy, ox, o0, 1, acc); break;
+    default: break;
+    }
+}
+
+static VNNI void dense_vnni(const rsck_layer *L, const uint8_t *pad, int32_t *acc) {
+    const int C4 = in_c4(L);
+    for (int oy = 0; oy < L->out_h; oy++) {
+        int ox = 0;
+        for (; ox + POS <= L->out_w; ox += POS) block_positions(L, pad, C4, oy, ox, acc);
+        for (; ox < L->out_w; ox++) position_all_tiles(L, pad, C4, oy, ox, acc);
+    }
+}
+
+/* The CPU has VNNI and RSC_DISABLE_VNNI is not set in the environment (tests compare both paths;
+ * users can rule out a CPU-specific path when chasing a problem). Decided once; threads that race
+ * on the first call store the same value. */
+static int have_vnni(void) {
+    static int state; /* 0 unknown, 1 yes, 2 no */
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (!s) {
+        const char *off = getenv("RSC_DISABLE_VNNI");
+        s = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && !(off && *off && *off != '0') ? 1 : 2;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s == 1;
+}
+
+#else
+static int have_vnni(void) { return 0; }
+static void dense_vnni(const rsck_layer *L, const uint8_t *pad, int32_t *acc) { (void)L; (void)pad; (void)acc; }
+#endif
+
+/* The count map as bytes (the plan set w4 only where counts fit), zero-padded around and to 4
+ * channels. */
+static void fill_pad(const rsck_layer *L, const uint16_t *in, uint8_t *pad) {
+    const int C = L->in_c, C4 = in_c4(L), W = L->in_w, Wp = pad_w(L);
+    memset(pad, 0, rsck_count_pad_size(L));
+    for (int y = 0; y < L->in_h; y++)
+        for (int x = 0; x < W; x++) {
+            const uint16_t *s = in + ((size_t)y * W + x) * C;
+            uint8_t *d = pad + ((size_t)(y + L->ph) * Wp + x + L->pw) * C4;
+            for (int c = 0; c < C; c++) d[c] = (uint8_t)s[c];
+        }
+}
+
+int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint8_t *pad8) {
+    if (!L->w4 || !have_vnni()) return 0;
+    fill_pad(L, in, pad8);
+    dense_vnni(L, pad8, acc);
+    return 1;
+}
+
+void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events, uint8_t *pad8) {
+    if (L->w4 && have_vnni()) {
+        const size_t n = (size_t)L->in_c * L->in_h * L->in_w;
+        size_t nz = 0;
+        for (size_t i = 0; i < n; i++) nz += in[i] != 0;
+        /* Per output tile: an event reaches about kh*kw / (sh*sw) positions, one add each; the
+         * dense product costs kh*kw*in_c4/4 instructions per position. */
+        const size_t dense = (size_t)L->out_h * L->out_w * (size_t)in_c4(L) / 4 * L->sh * L->sw;
+        if (nz * EVENT_COST >= dense) {
+            fill_pad(L, in, pad8);
+            dense_vnni(L, pad8, acc);
+            return;
+        }
+    }
+    rsck_event(L, in, acc, events);
+}

@@ -1,0 +1,257 @@
+/* Kernel microbenchmark: achieved throughput of each layer kind of the shipped architecture
+ * (conv 1->16, LIF, avgpool, conv 16->32, LIF, avgpool, linear 1568->128, LIF, linear 128->10;
+ * 28x28 input), one thread, against this CPU's int8 peak measured with a dense dot-product loop.
+ *
+ *   bash bench/kernel_bench.sh            # builds this file against the kernel sources and runs it
+ *
+ * The layers are the library's own functions (Sources/CRSCKernel/kernel_layers.c, same flags and
+ * the same runtime dispatch), fed synthetic maps: spike-fed layers get inputs whose density is set
+ * directly, so the cost per event can be read off as the firing rate varies. Not a test: it prints
+ * numbers and asserts nothing about time. */
+#include "kernel_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void *xalloc(size_t bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64)) { perror("posix_memalign"); exit(1); }
+    memset(p, 0, bytes);
+    return p;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+static double unif(void) { return rnd() / 4294967296.0; }
+
+/* ---- the int8 peak: independent dot-product accumulators on register-resident data ---- */
+
+static volatile int32_t sink;
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double peak_vnni(long iters) {
+    __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+    __m512i acc[10];
+    for (int j = 0; j < 10; j++) acc[j] = _mm512_setzero_si512();
+    double t0 = now();
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+v"(a), "+v"(b)); /* opaque operands: nothing is hoisted out of the loop */
+        for (int j = 0; j < 10; j++) acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+    }
+    double dt = now() - t0;
+    __m512i s = acc[0];
+    for (int j = 1; j < 10; j++) s = _mm512_add_epi32(s, acc[j]);
+    sink = _mm512_reduce_add_epi32(s);
+    return 64.0 * 10 * iters / dt;  /* 64 u8 x s8 products per vpdpbusd zmm */
+}
+
+__attribute__((target("avx2"))) static double peak_avx2(long iters) {
+    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+    __m256i acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_si256();
+    double t0 = now();
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+        for (int j = 0; j < 8; j++) {
+            __m256i bj = _mm256_add_epi8(b, _mm256_set1_epi8((char)j)); /* independent products */
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(a, bj), one));
+        }
+    }
+    double dt = now() - t0;
+    int32_t out[8];
+    __m256i s = acc[0];
+    for (int j = 1; j < 8; j++) s = _mm256_add_epi32(s, acc[j]);
+    _mm256_storeu_si256((__m256i *)out, s);
+    sink = out[0];
+    return 32.0 * 8 * iters / dt;
+}
+
+/* ---- layers built like the plan builds them (Sources/RSC/Network/NetworkPlan.swift) ---- */
+
+static void geometry_table(int in, int out, int k, int stride, int pad, int32_t **map, int32_t **count) {
+    *map = xalloc(sizeof(int32_t) * in * k);
+    *count = xalloc(sizeof(int32_t) * in);
+    for (int i = 0; i < in; i++)
+        for (int kk = 0; kk < k; kk++) {
+            int t = i + pad - kk;
+            if (t < 0 || t % stride || t / stride >= out) continue;
+            (*map)[i * k + (*count)[i]++] = (t / stride) * 64 + kk;
+        }
+}
+
+static rsck_layer weighted(int kind, int analog, int in_c, int in_h, int in_w, int out_c, int k, int pad,
+                           int neuron, int max_count) {
+    rsck_layer L = {0};
+    L.kind = kind; L.input_kind = analog ? RSCK_ANALOG : RSCK_COUNT;
+    L.in_c = in_c; L.in_h = in_h; L.in_w = in_w; L.out_c = out_c;
+    L.kh = L.kw = k; L.sh = L.sw = 1; L.ph = L.pw = pad;
+    L.out_h = in_h + 2 * pad - k + 1; L.out_w = in_w + 2 * pad - k + 1;
+    L.oc_stride = (out_c + RSCK_TILE - 1) / RSCK_TILE * RSCK_TILE;
+    size_t rows = (size_t)k * k * in_c * L.oc_stride;
+    if (analog) {
+        float *w = xalloc(rows * sizeof *w);
+        for (size_t i = 0; i < rows; i++) w[i] = (float)((int)(rnd() % 255) - 127);
+        L.wf = w;
+    } else {
+        /* [kh*kw*in_c][oc_stride] rows, and the same weights in the VNNI layout (rsc_kernel.h). */
+        int8_t *w = xalloc(rows);
+        for (size_t i = 0; i < rows; i++) w[i] = (int8_t)((int)(rnd() % 255) - 127);
+        L.w8 = w;
+        const int c4 = (in_c + 3) / 4 * 4;
+        int8_t *w4 = xalloc((size_t)k * k * c4 * L.oc_stride);
+        for (int kk = 0; kk < k * k; kk++)
+            for (int m = 0; m < in_c; m++)
+                for (int o = 0; o < L.oc_stride; o++)
+                    w4[(((size_t)kk * (c4 / 4) + m / 4) * L.oc_stride + o) * 4 + m % 4] = w[((size_t)kk * in_c + m) * L.oc_stride + o];
+        if (max_count <= 255) L.w4 = w4;
+        int32_t *m, *c;
+        geometry_table(in_h, L.out_h, k, 1, pad, &m, &c); L.ymap = m; L.ycount = c;
+        geometry_table(in_w, L.out_w, k, 1, pad, &m, &c); L.xmap = m; L.xcount = c;
+        L.in_mult = 1.0f / max_count; L.binary_input = max_count == 1;
+    }
+    float *scale = xalloc(out_c * sizeof *scale), *bias = xalloc(out_c * sizeof *bias);
+    for (int o = 0; o < out_c; o++) { scale[o] = 1e-3f; bias[o] = 0; }
+    L.scale = scale; L.bias = bias;
+    if (neuron) {
+        /* Plausible fixed-point constants: the timing does not depend on their values. */
+        L.neuron = RSCK_NEURON_LIF; L.leak = 32768; L.v_th = 1 << 20; L.v_reset = 0;
+        double *am = xalloc(out_c * sizeof *am), *ab = xalloc(out_c * sizeof *ab);
+        int32_t *cm = xalloc(out_c * sizeof *cm), *cb = xalloc(out_c * sizeof *cb);
+        for (int o = 0; o < out_c; o++) { am[o] = 4096.0; ab[o] = 0; cm[o] = 1 << 28; cb[o] = 0; }
+        L.an_mult = am; L.an_bias = ab; L.cur_limit = 1e8; L.cur_mult = cm; L.cur_bias = cb; L.cur_shift = 16;
+    }
+    return L;
+}
+
+/* Counts as an avgpool of 2x2 spikes makes them: sum of four Bernoulli(rate). */
+static size_t fill_counts(uint16_t *map, size_t n, double rate, int pooled) {
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = 0;
+        for (int j = 0; j < (pooled ? 4 : 1); j++) c += unif() < rate;
+        map[i] = (uint16_t)c;
+        nz += c != 0;
+    }
+    return nz;
+}
+
+/* Calls fn until at least min_s seconds have passed; returns seconds per call (best of 3). */
+#define TIME_IT(result, min_s, body)                                              \
+    do {                                                                          \
+        double best_ = 1e30;                                                      \
+        for (int rep_ = 0; rep_ < 3; rep_++) {                                    \
+            long calls_ = 0;                                                      \
+            double t0_ = now(), dt_;                                              \
+            do { body; calls_++; } while ((dt_ = now() - t0_) < (min_s));         \
+            if (dt_ / calls_ < best_) best_ = dt_ / calls_;                       \
+        }                                                                         \
+        (result) = best_;                                                         \
+    } while (0)
+
+/* Output positions and weight rows one event at each input pixel reaches (zero padding aware). */
+static double adds_per_pixel_event(const rsck_layer *L, int iy, int ix) {
+    return (double)L->ycount[iy] * L->xcount[ix] * L->out_c;
+}
+
+/* A spike-fed layer at several firing rates: the event path alone (cost proportional to the
+ * events), the dense VNNI product alone (constant), and what the library runs (rsck_count_layer:
+ * the cheaper of the two, chosen per step from the number of non-zero inputs). */
+static void bench_event(const char *name, rsck_layer *L, int pooled, double peak) {
+    const size_t n_in = (size_t)L->in_c * L->in_h * L->in_w;
+    uint16_t *in = xalloc(n_in * sizeof *in);
+    const size_t n_acc = (size_t)L->oc_stride * L->out_h * L->out_w;
+    int32_t *acc = xalloc(n_acc * sizeof *acc), *acc2 = xalloc(n_acc * sizeof *acc2);
+    int32_t *events = xalloc((3 * (size_t)L->in_c + 8) * sizeof *events);
+    uint8_t *pad8 = xalloc(rsck_count_pad_size(L) + 64);
+    const double dense = (double)L->out_c * L->out_h * L->out_w * L->kh * L->kw * L->in_c;
+    static const double rates[] = {0.0, 0.01, 0.03, 0.1, 0.2, 0.4, 1.0};
+    printf("\n%s (dense equivalent %.0f MAC per call)\n", name, dense);
+    printf("| raw firing rate | non-zero inputs | row adds (events x outputs) | event path us | ns / event | dense VNNI us | dense %% of int8 peak | library us (path) |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t r = 0; r < sizeof rates / sizeof *rates; r++) {
+        size_t nz = fill_counts(in, n_in, rates[r], pooled);
+        double adds = 0;
+        for (int iy = 0; iy < L->in_h; iy++)
+            for (int ix = 0; ix < L->in_w; ix++)
+                for (int c = 0; c < L->in_c; c++)
+                    if (in[((size_t)iy * L->in_w + ix) * L->in_c + c]) adds += adds_per_pixel_event(L, iy, ix);
+        double se, sd = 0, sl;
+        TIME_IT(se, 0.2, rsck_event(L, in, acc, events));
+        int has_dense = rsck_count_dense(L, in, acc2, pad8);
+        if (has_dense) {
+            if (memcmp(acc, acc2, n_acc * sizeof *acc)) { fprintf(stderr, "dense and event sums differ\n"); exit(1); }
+            TIME_IT(sd, 0.2, rsck_count_dense(L, in, acc2, pad8));
+        }
+        TIME_IT(sl, 0.2, rsck_count_layer(L, in, acc2, events, pad8));
+        char per_event[32] = "-", dcol[32] = "-", dpeak[32] = "-";
+        if (nz) snprintf(per_event, sizeof per_event, "%.2f", se * 1e9 / nz);
+        if (has_dense) {
+            snprintf(dcol, sizeof dcol, "%.2f", sd * 1e6);
+            snprintf(dpeak, sizeof dpeak, "%.1f%%", 100 * dense / sd / peak);
+        }
+        const char *path = !has_dense ? "event" : fabs(sl - sd) < fabs(sl - se) ? "dense" : "event";
+        printf("| %.2f | %zu (%.1f%%) | %.0f | %.2f | %s | %s | %s | %.2f (%s) |\n", rates[r], nz, 100.0 * nz / n_in,
+               adds, se * 1e6, per_event, dcol, dpeak, sl * 1e6, path);
+    }
+    free(in); free(acc); free(acc2); free(events); free(pad8);
+}
+
+int main(void) {
+    const double peak_v = __builtin_cpu_supports("avx512vnni") ? peak_vnni(20000000) : 0;
+    const double peak_a = __builtin_cpu_supports("avx2") ? peak_avx2(20000000) : 0;
+    const double peak = peak_v > peak_a ? peak_v : peak_a;
+    printf("int8 peak, one thread: %.1f GMAC/s (AVX-512 VNNI vpdpbusd) | %.1f GMAC/s (AVX2 vpmaddubsw + vpmaddwd)\n",
+           peak_v * 1e-9, peak_a * 1e-9);
+    if (peak <= 0) return 0;
+
+    /* conv 1 -> 16, 3x3, padding 1, on the noisy 28x28 input (float32), and its LIF update. */
+    rsck_layer c1 = weighted(RSCK_CONV, 1, 1, 28, 28, 16, 3, 1, 1, 0);
+    float *x = xalloc(28 * 28 * sizeof *x), *pad = xalloc(30 * 30 * sizeof *pad);
+    float *accf = xalloc((size_t)16 * 28 * 28 * sizeof *accf);
+    for (int i = 0; i < 28 * 28; i++) x[i] = (float)(unif() + 0.25 * (unif() - 0.5));
+    const double mac1 = 16.0 * 9 * 28 * 28;
+    double s;
+    TIME_IT(s, 0.3, rsck_dense(&c1, x, pad, accf));
+    printf("\n| layer | work per call | us / call | throughput | %% of int8 peak |\n|---|---:|---:|---:|---:|\n");
+    printf("| conv 1->16 3x3 on 28x28, float32 (analog input) | %.0f MAC | %.2f | %.1f GMAC/s | %.1f%% |\n", mac1, s * 1e6,
+           mac1 / s * 1e-9, 100 * mac1 / s / peak);
+    int32_t *v = xalloc((size_t)32 * 28 * 28 * sizeof *v);
+    uint16_t *spk = xalloc((size_t)32 * 28 * 28 * sizeof *spk), *pooled = xalloc((size_t)16 * 14 * 14 * sizeof *pooled);
+    TIME_IT(s, 0.3, rsck_neuron_analog(&c1, accf, v, spk));
+    printf("| LIF after conv 1 (16x28x28, float currents) | 12544 neurons | %.2f | %.2f Gneuron/s | |\n", s * 1e6, 12544 / s * 1e-9);
+    rsck_layer p1 = {0};
+    p1.kind = RSCK_AVGPOOL; p1.input_kind = RSCK_COUNT; p1.in_c = p1.out_c = 16; p1.in_h = p1.in_w = 28;
+    p1.out_h = p1.out_w = 14; p1.kh = p1.kw = p1.sh = p1.sw = 2;
+    fill_counts(spk, 16 * 28 * 28, 0.1, 0);
+    TIME_IT(s, 0.3, rsck_pool_count(&p1, spk, pooled));
+    printf("| avgpool 2x2 of spikes (16x28x28) | 12544 inputs | %.2f | %.2f Ginput/s | |\n", s * 1e6, 12544 / s * 1e-9);
+
+    rsck_layer c2 = weighted(RSCK_CONV, 0, 16, 14, 14, 32, 3, 1, 1, 4);
+    int32_t *acc = xalloc((size_t)32 * 14 * 14 * sizeof *acc);
+    TIME_IT(s, 0.3, rsck_neuron_count(&c2, acc, v, spk));
+    printf("| LIF after conv 2 (32x14x14, integer currents) | 6272 neurons | %.2f | %.2f Gneuron/s | |\n", s * 1e6, 6272 / s * 1e-9);
+    float *noise = xalloc(784 * sizeof *noise);
+    rsck_key key = rsck_derive_key(1, 2);
+    uint32_t pass = 0;
+    TIME_IT(s, 0.3, rsck_gaussian(key, 0, pass++, 0, noise, 784));
+    printf("| Gaussian noise (Philox + Box-Muller), 784 values | 784 normals | %.2f | %.2f Gnormal/s | |\n", s * 1e6, 784 / s * 1e-9);
+
+    bench_event("conv 16->32 3x3, padding 1, on 14x14 pooled spike counts (event-driven int8)", &c2, 1, peak);
+    rsck_layer f1 = weighted(RSCK_LINEAR, 0, 1568, 1, 1, 128, 1, 0, 1, 4);
+    bench_event("linear 1568->128 on 32x7x7 pooled spike counts (event-driven int8)", &f1, 1, peak);
+    rsck_layer f2 = weighted(RSCK_LINEAR, 0, 128, 1, 1, 10, 1, 0, 0, 1);
+    bench_event("linear 128->10 on spikes (event-driven int8)", &f2, 0, peak);
+    return 0;
+}
