@@ -184,7 +184,11 @@ class RSCNet(nn.Module):
     layers and neurons applied in multi-step mode; `coding` makes the T noisy inputs.
 
     forward(x) takes images (B, C, H, W) in [0, 1] and returns logits (B, K), the mean over T of
-    the last layer's output; forward_steps(u) takes the per-step inputs (T, B, C, H, W)."""
+    the last layer's output; forward_steps(u) takes the per-step inputs (T, B, C, H, W).
+
+    `neuron="relu"` (with `coding="direct"`, `time_steps=1`) gives the ANN of the same
+    architecture, the baseline of `rsc.eval` (`rsc.train --ann`): ReLU is stateless, so it runs
+    like the other stateless layers; such a net has no `.rscm` form (rsc runs SNNs)."""
 
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (16, 32),
                  hidden: int = 128, num_classes: int = 10, time_steps: int = 4,
@@ -208,6 +212,10 @@ class RSCNet(nn.Module):
         self.coding = RSCCoding(time_steps, coding, sigma)
 
         def neuron_():
+            if neuron == "relu":
+                return nn.ReLU()
+            if neuron not in ("lif", "if"):
+                raise ValueError(f"neuron must be 'lif', 'if' or 'relu', got {neuron!r}")
             kw = dict(v_threshold=v_threshold, v_reset=v_reset, reset=reset)
             return LIF(tau=tau, **kw) if neuron == "lif" else IF(**kw)
 

@@ -13,6 +13,12 @@ validated with rsc's own runtime (`rsc.load(...)`): base accuracy of noisy passe
 Needs torch (`pip install torch==2.13.0`, the CPU wheel) and the Fashion-MNIST idx files
 (Debian: `apt-get install dataset-fashion-mnist`, or `--data DIR`). Uses tqdm if installed.
 Deterministic for a given seed, torch build and thread count.
+
+`--ann` trains the ANN baseline of the same architecture instead (ReLU in place of LIF, no
+coding noise, one step; `rsc.eval` attacks it next to the SNNs): same data, optimiser, schedule
+and seed; no int8 step and no `.rscm` (rsc runs SNNs), only the `--checkpoint`:
+
+    python3 -m rsc.train --ann --epochs 8 --seed 0 --threads 1 --checkpoint models/fmnist_ann.pt
 """
 
 from __future__ import annotations
@@ -107,12 +113,20 @@ def train(args) -> dict:
     if args.train_limit:
         x_train, y_train = x_train[:args.train_limit], y_train[:args.train_limit]
     n = len(x_train)
-    config = dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
-                  num_classes=10, time_steps=args.time_steps, coding=args.coding,
-                  sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
-                  neuron="lif", batch_norm=not args.no_batch_norm, pool=args.pool,
-                  class_names=CLASS_NAMES,
-                  name=args.name or f"fmnist-rsc-sigma{args.sigma:g}-T{args.time_steps}")
+    if args.ann:
+        # The same architecture with ReLU and no coding noise: one step of the clean image.
+        config = dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
+                      num_classes=10, time_steps=1, coding="direct", sigma=0.0, tau=args.tau,
+                      v_threshold=1.0, v_reset=0.0, reset="hard", neuron="relu",
+                      batch_norm=not args.no_batch_norm, pool=args.pool, class_names=CLASS_NAMES,
+                      name=args.name or "fmnist-ann-relu")
+    else:
+        config = dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
+                      num_classes=10, time_steps=args.time_steps, coding=args.coding,
+                      sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
+                      neuron="lif", batch_norm=not args.no_batch_norm, pool=args.pool,
+                      class_names=CLASS_NAMES,
+                      name=args.name or f"fmnist-rsc-sigma{args.sigma:g}-T{args.time_steps}")
     init_meta = {}
     if args.init:
         ck = torch.load(args.init, map_location="cpu", weights_only=True)
@@ -178,7 +192,7 @@ def train(args) -> dict:
               f"{test_acc:.4f} [{t_epoch:.0f} s, total {time.perf_counter() - t_start:.0f} s]",
               flush=True)
     train_seconds = time.perf_counter() - t_start
-    if args.qat_steps:
+    if args.qat_steps and not args.ann:
         net = quantization_aware_finetune(net, x_train, y_train, args, rng, gen)
     qat_seconds = time.perf_counter() - t_start - train_seconds
     if init_meta.get("train_seconds"):
@@ -199,7 +213,8 @@ def train(args) -> dict:
         Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
         # Plain containers and tensors only: loads with torch.load(weights_only=True).
         meta = dict(seed=args.seed, epochs=args.epochs + int(init_meta.get("epochs", 0)),
-                    batch=args.batch, lr=args.lr, qat_steps=args.qat_steps,
+                    batch=args.batch, lr=args.lr, qat_steps=0 if args.ann else args.qat_steps,
+                    ann=bool(args.ann), threads=args.threads,
                     qat_lr=args.qat_lr, train_seconds=train_seconds, qat_seconds=qat_seconds,
                     torch_version=str(torch.__version__),
                     torch_test_acc_noisy=acc_noisy, torch_test_acc_clean=acc_clean)
@@ -294,8 +309,12 @@ def export_and_validate(net, summary: dict, x_test, y_test, args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m rsc.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--sigma", type=float, required=True, help="noise scale in [0,1] pixel space")
-    p.add_argument("--out", required=True, help="the .rscm file to write")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="noise scale in [0,1] pixel space (required unless --ann)")
+    p.add_argument("--out", default="", help="the .rscm file to write (required unless --ann)")
+    p.add_argument("--ann", action="store_true",
+                   help="train the ANN baseline of the same architecture (ReLU instead of LIF, "
+                        "no noise, T = 1, no int8 step); writes only --checkpoint, no .rscm")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-steps", type=int, default=4)
@@ -332,7 +351,18 @@ def main(argv=None) -> int:
                    help="test images run through rsc PREDICT after writing (0: skip)")
     p.add_argument("--predict-n", type=int, default=1000)
     args = p.parse_args(argv)
+    if args.ann:
+        if not args.checkpoint:
+            p.error("--ann needs --checkpoint (an ANN has no .rscm form)")
+        if args.out:
+            p.error("--ann writes no .rscm: drop --out")
+    elif args.sigma is None or not args.out:
+        p.error("--sigma and --out are required (unless --ann)")
     r = train(args)
+    if args.ann:
+        if args.summary:
+            Path(args.summary).write_text(json.dumps(r["summary"], indent=1, default=str))
+        return 0
     summary = export_and_validate(r["net"], r["summary"], r["x_test"], r["y_test"], args)
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=1, default=str))

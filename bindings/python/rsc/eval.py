@@ -1,0 +1,774 @@
+"""The robustness-accuracy trade-off of RSC models: clean, smoothed, certified and attacked
+accuracy, next to an ANN baseline of the same architecture.
+
+    python3 -m rsc.eval --count 500 --md ../../docs/tradeoff.md      # the shipped models
+
+For every SNN (a `.rscm` file and its PyTorch twin, the `.pt` checkpoint of `rsc.train`), on the
+first `--count` images of a test set:
+
+* **clean**: the base SNN through rsc's runtime (`rsc_forward`): without noise (u_t = x) and under
+  its own coding noise (the fraction of PREDICT's n noise passes that vote for the true class);
+* **smoothed**: Cohen et al.'s PREDICT through rsc (n, alpha): accuracy and abstain rate;
+* **certified**: certified accuracy at a list of radii, read from `rsc.results`' per-image TSVs
+  (`docs/results/`, CERTIFY n = 100,000) where they exist, else computed with `--certify-n` on
+  `--certify-count` images (0: skipped);
+* **attacked**: FGSM and PGD under L2 and Linf at the given eps, computed on the PyTorch twin
+  (`rsc.nn.RSCNet`: surrogate gradients through the spikes, backpropagation through the T steps)
+  with expectation over transformation (EOT): every gradient is the mean of the cross-entropy
+  gradients over `--eot` independent draws of the coding noise. The attacked images are then
+  *evaluated through rsc* exactly like the clean ones (base SNN under noise, PREDICT), with rsc's
+  own noise (Philox, seed and stream as for the clean images), which the attacker never sees.
+
+An ANN (`rsc.train --ann`: the same layers with ReLU, no noise, one step) is attacked the same
+way and evaluated in torch (rsc runs SNNs only).
+
+Attacks (images in [0, 1], every iterate clipped to [0, 1]):
+* FGSM: one step of size eps along sign(grad) (Linf) or grad / ||grad||_2 (L2);
+* PGD (Madry et al.): a uniform random start in the eps ball (Linf; for L2 a random direction at
+  a uniform radius in [0, eps]), `--pgd-steps` steps of size `--pgd-step-scale * eps / steps`,
+  each followed by projection onto the eps ball and [0, 1].
+
+Results are kept per (model, part, settings) in a JSON file (`--json`), so a long run resumes
+where it stopped, and the Markdown (`--md`) and the PNG plots are rebuilt from it. Text after the
+line `<!-- discussion -->` in an existing `--md` file is kept (hand-written discussion).
+Needs torch for the attacks and the ANN, matplotlib (extra `plot`) for the plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["Attack", "parse_attacks", "base_accuracy", "smoothed_accuracy", "certified_from_tsv",
+           "certified_accuracy_of", "attack", "torch_accuracy", "load_net", "evaluate_snn",
+           "evaluate_ann", "markdown", "tradeoff_plot", "certified_plot", "main"]
+
+DISCUSSION_MARKER = "<!-- discussion -->"
+
+
+def _repo() -> Path:
+    here = Path(__file__).resolve()
+    if len(here.parents) > 3 and (here.parents[3] / "models").is_dir():
+        return here.parents[3]
+    return Path.cwd()
+
+
+REPO = _repo()
+DEFAULT_SNNS = [REPO / "models" / f"fmnist_sigma{t}.rscm" for t in ("012", "025", "050")]
+DEFAULT_ANN = REPO / "models" / "fmnist_ann.pt"
+DEFAULT_IMAGES = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
+DEFAULT_LABELS = REPO / "models" / "data" / "fmnist_test_1000_labels.npy"
+DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+# ---- attacks ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attack:
+    """One attack: `kind` 'fgsm' or 'pgd', `norm` 'linf' or 'l2', budget `eps`; PGD takes
+    `steps` steps of size `step_scale * eps / steps` from a random start."""
+
+    kind: str
+    norm: str
+    eps: float
+    steps: int = 10
+    step_scale: float = 2.5
+
+    def __post_init__(self):
+        if self.kind not in ("fgsm", "pgd"):
+            raise ValueError(f"attack kind must be 'fgsm' or 'pgd', got {self.kind!r}")
+        if self.norm not in ("linf", "l2"):
+            raise ValueError(f"attack norm must be 'linf' or 'l2', got {self.norm!r}")
+        if not self.eps >= 0:
+            raise ValueError(f"eps must be >= 0, got {self.eps}")
+        if self.kind == "pgd" and self.steps < 1:
+            raise ValueError("PGD needs steps >= 1")
+
+    @property
+    def label(self) -> str:
+        n = "Linf" if self.norm == "linf" else "L2"
+        return f"{self.kind.upper()}-{n} eps={self.eps:g}"
+
+    @property
+    def key(self) -> str:
+        if self.kind == "fgsm":
+            return f"fgsm-{self.norm}-{self.eps:g}"
+        return f"pgd-{self.norm}-{self.eps:g}-k{self.steps}-s{self.step_scale:g}"
+
+
+def parse_attacks(linf_eps: Iterable[float] = (), l2_eps: Iterable[float] = (),
+                  kinds: Sequence[str] = ("fgsm", "pgd"), steps: int = 10,
+                  step_scale: float = 2.5) -> list[Attack]:
+    out = []
+    for norm, epss in (("linf", linf_eps), ("l2", l2_eps)):
+        for eps in epss:
+            for k in kinds:
+                out.append(Attack(k, norm, float(eps), steps, step_scale))
+    return out
+
+
+def _eot_loss(net, xb, yb, eot: int, gen):
+    """Mean cross-entropy over `eot` draws of the net's coding noise (one draw for a net without
+    noise: its coding is 'direct')."""
+    import torch
+    import torch.nn.functional as F
+    draws = eot if net.coding.coding != "direct" else 1
+    b = xb.shape[0]
+    xr = xb.repeat((draws,) + (1,) * (xb.dim() - 1))
+    logits = net(xr, generator=gen)
+    return F.cross_entropy(logits, yb.repeat(draws), reduction="sum") / draws, logits.view(
+        draws, b, -1)
+
+
+def _grad(net, x_adv, yb, eot: int, gen):
+    import torch
+    x_adv = x_adv.detach().requires_grad_(True)
+    loss, _ = _eot_loss(net, x_adv, yb, eot, gen)
+    (g,) = torch.autograd.grad(loss, x_adv)
+    return g
+
+
+def _l2_normalize(g):
+    import torch
+    n = g.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return g / n.view((-1,) + (1,) * (g.dim() - 1))
+
+
+def _project(x_adv, x, a: Attack):
+    import torch
+    d = x_adv - x
+    if a.norm == "linf":
+        d = d.clamp(-a.eps, a.eps)
+    else:
+        n = d.flatten(1).norm(dim=1).clamp_min(1e-12)
+        d = d * (a.eps / n).clamp(max=1.0).view((-1,) + (1,) * (d.dim() - 1))
+    return (x + d).clamp(0.0, 1.0)
+
+
+def attack(net, x: np.ndarray, y: np.ndarray, a: Attack, eot: int = 8, seed: int = 0,
+           batch: int = 50) -> np.ndarray:
+    """Adversarial examples (float32, like x) for `net` (an `rsc.nn.RSCNet`, SNN or ANN) under
+    attack `a`, with EOT over `eot` draws of the coding noise per gradient."""
+    import torch
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(seed)
+    out = np.empty_like(np.asarray(x, dtype=np.float32))
+    for i in range(0, len(x), batch):
+        xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch], dtype=np.float32))
+        yb = torch.from_numpy(np.asarray(y[i:i + batch], dtype=np.int64))
+        if a.eps == 0:
+            out[i:i + batch] = xb.numpy()
+            continue
+        if a.kind == "fgsm":
+            g = _grad(net, xb, yb, eot, gen)
+            step = g.sign() if a.norm == "linf" else _l2_normalize(g)
+            xa = (xb + a.eps * step).clamp(0.0, 1.0)
+        else:
+            if a.norm == "linf":
+                xa = xb + (torch.rand(xb.shape, generator=gen) * 2 - 1) * a.eps
+            else:
+                d = _l2_normalize(torch.randn(xb.shape, generator=gen))
+                r = torch.rand((xb.shape[0],), generator=gen) * a.eps
+                xa = xb + d * r.view((-1,) + (1,) * (xb.dim() - 1))
+            xa = _project(xa, xb, a)
+            alpha = a.step_scale * a.eps / a.steps
+            for _ in range(a.steps):
+                g = _grad(net, xa, yb, eot, gen)
+                step = g.sign() if a.norm == "linf" else _l2_normalize(g)
+                xa = _project(xa + alpha * step, xb, a)
+        out[i:i + batch] = xa.detach().numpy()
+    return out
+
+
+def torch_accuracy(net, x: np.ndarray, y: np.ndarray, samples: int = 8, seed: int = 1,
+                   batch: int = 100) -> float:
+    """Accuracy of the torch net on x: argmax of the logits averaged over `samples` draws of the
+    coding noise (one pass for a net without noise)."""
+    import torch
+    net.eval()
+    gen = torch.Generator().manual_seed(seed)
+    draws = samples if net.coding.coding != "direct" else 1
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch], dtype=np.float32))
+            b = xb.shape[0]
+            logits = net(xb.repeat((draws, 1, 1, 1)), generator=gen).view(draws, b, -1).mean(0)
+            correct += int((logits.argmax(1).numpy() == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def load_net(path: str | os.PathLike):
+    """An `rsc.nn.RSCNet` (eval mode) from an `rsc.train --checkpoint` file (SNN or ANN)."""
+    from .convert.torch import load_checkpoint
+    return load_checkpoint(path)
+
+
+# ---- rsc: base SNN, PREDICT, CERTIFY ------------------------------------------------------------
+
+def base_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """Base SNN through rsc_forward without noise (u_t = x at every step)."""
+    t = model.info.time_steps
+    pred = [int(np.argmax(model.forward(np.broadcast_to(xi, (t,) + xi.shape)))) for xi in x]
+    return float(np.mean(np.array(pred) == np.asarray(y)))
+
+
+def smoothed_accuracy(model, x: np.ndarray, y: np.ndarray, n: int = 1000, alpha: float = 0.001,
+                      seed: int = 0, first_stream: int = 0, threads: int = 1) -> dict:
+    """PREDICT through rsc on every image (image i on stream first_stream + i): smoothed accuracy
+    (abstentions are errors), abstain rate, and the base SNN's accuracy under its own noise (the
+    fraction of the n noise passes voting for the true class)."""
+    y = np.asarray(y)
+    pred = np.empty(len(x), dtype=np.int64)
+    votes = np.empty(len(x))
+    t0 = time.perf_counter()
+    for i, xi in enumerate(x):
+        p = model.predict(xi, n=n, alpha=alpha, seed=seed, stream=first_stream + i, threads=threads)
+        pred[i] = p.label
+        votes[i] = p.counts[int(y[i])] / n
+    return dict(count=len(x), n=n, alpha=alpha, acc=float(np.mean(pred == y)),
+                abstain=float(np.mean(pred < 0)), base_noisy=float(np.mean(votes)),
+                seconds=time.perf_counter() - t0)
+
+
+def _certified_rows(pred, labels, radius, radii) -> list[float]:
+    ok = np.asarray(pred) == np.asarray(labels)
+    rad = np.asarray(radius, dtype=float)
+    return [float(np.mean(ok & (rad >= r))) for r in radii]
+
+
+def certified_from_tsv(path: str | os.PathLike, radii=DEFAULT_RADII,
+                       count: int | None = None) -> dict | None:
+    """Certified accuracy from a `rsc.results` CERTIFY TSV: the contiguous prefix of images
+    0..K-1 (at most `count`); None if the file is missing or empty."""
+    from .results import _read_tsv
+    # The file may be growing (rsc.results appends to it): drop a partly written last line.
+    rows = {i: r for i, r in _read_tsv(Path(path)).items()
+            if all(r.get(c) not in (None, "") for c in ("label", "predict", "radius", "n"))}
+    if not rows:
+        return None
+    k = 0
+    while k in rows and (count is None or k < count):
+        k += 1
+    if k == 0:
+        return None
+    rows = [rows[i] for i in range(k)]
+    lab = [int(r["label"]) for r in rows]
+    pred = [int(r["predict"]) for r in rows]
+    rad = [float(r["radius"]) for r in rows]
+    return dict(count=k, n=int(rows[0]["n"]), source=os.path.relpath(path, REPO)
+                if str(path).startswith(str(REPO)) else str(path),
+                radii=list(map(float, radii)), acc=_certified_rows(pred, lab, rad, radii),
+                abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred, radius=rad)
+
+
+def certified_accuracy_of(model, x: np.ndarray, y: np.ndarray, radii=DEFAULT_RADII,
+                          n0: int = 100, n: int = 10_000, alpha: float = 0.001, seed: int = 0,
+                          threads: int = 1) -> dict:
+    """CERTIFY through rsc on every image (image i on stream i): certified accuracy at `radii`."""
+    t0 = time.perf_counter()
+    certs = [model.certify(xi, n0=n0, n=n, alpha=alpha, seed=seed, stream=i, threads=threads)
+             for i, xi in enumerate(x)]
+    lab = [int(v) for v in y]
+    pred = [c.label for c in certs]
+    rad = [float(c.radius) for c in certs]
+    return dict(count=len(x), n=n, source="computed", radii=list(map(float, radii)),
+                acc=_certified_rows(pred, lab, rad, radii),
+                abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred, radius=rad,
+                seconds=time.perf_counter() - t0)
+
+
+# ---- one model ---------------------------------------------------------------------------------
+
+def _cached(cache: dict, key: str, fn, log, compute: bool = True):
+    """cache[key], else fn() stored under key; with compute=False a missing part is None."""
+    if key in cache:
+        log(f"  {key}: cached")
+        return cache[key]
+    if not compute:
+        log(f"  {key}: not run")
+        return None
+    t0 = time.perf_counter()
+    v = fn()
+    if isinstance(v, dict):
+        v.setdefault("seconds", time.perf_counter() - t0)
+    cache[key] = v
+    log(f"  {key}: {_summary(v)} [{time.perf_counter() - t0:.0f} s]")
+    return v
+
+
+def _summary(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {v[k]:.4f}" if isinstance(v[k], float) else f"{k} {v[k]}"
+                         for k in ("acc", "abstain", "base_noisy", "no_noise", "torch_acc")
+                         if k in v)
+    return str(v)
+
+
+def evaluate_snn(rscm: str | os.PathLike, x: np.ndarray, y: np.ndarray, attacks: Sequence[Attack],
+                 checkpoint: str | os.PathLike | None = None, predict_n: int = 1000,
+                 alpha: float = 0.001, seed: int = 0, eot: int = 8, radii=DEFAULT_RADII,
+                 results_dir: str | os.PathLike | None = None, certify_n: int = 0,
+                 certify_count: int = 0, threads: int = 1, batch: int = 50,
+                 cache: dict | None = None, save=None, log=lambda s: None,
+                 compute: bool = True) -> dict:
+    """Every part for one SNN; `cache` (a dict, e.g. loaded from JSON) holds finished parts,
+    keyed by part and settings, and `save()` is called after each part. With compute=False only
+    cached parts are reported (the others are None / left out)."""
+    import rsc
+    m = rsc.load(rscm)
+    rscm = Path(rscm)
+    checkpoint = Path(checkpoint) if checkpoint else rscm.with_suffix(".pt")
+    cache = {} if cache is None else cache
+    save = save or (lambda: None)
+    k = len(x)
+    res = dict(kind="snn", path=str(rscm), name=m.info.name, sigma=float(m.info.sigma),
+               sigma_eff=float(m.info.sigma_eff), time_steps=m.info.time_steps, count=k,
+               predict_n=predict_n, eot=eot)
+    log(f"{rscm.name}: sigma {m.info.sigma:g}, {k} images")
+    v = _cached(cache, f"base-no-noise/{k}", lambda: dict(acc=base_accuracy(m, x, y)), log,
+                compute)
+    res["clean_no_noise"] = v["acc"] if v else None
+    save()
+    # Clean PREDICT: rsc.results' TSV when it has these images with the same settings.
+    def clean_predict():
+        tsv = Path(results_dir or REPO / "docs" / "results") / f"{rscm.stem}_predict_n{predict_n}.tsv"
+        from .results import _read_tsv
+        rows = _read_tsv(tsv)
+        if all(i in rows for i in range(k)) and seed == 0 and alpha == 0.001:
+            rows = [rows[i] for i in range(k)]
+            if all(int(r["label"]) == int(y[i]) for i, r in enumerate(rows)):
+                pred = np.array([int(r["predict"]) for r in rows])
+                return dict(count=k, n=predict_n, alpha=alpha, acc=float(np.mean(pred == y)),
+                            abstain=float(np.mean(pred < 0)),
+                            base_noisy=float(np.mean([int(r["count_label"]) / int(r["n"])
+                                                      for r in rows])),
+                            source=os.path.relpath(tsv, REPO))
+        return smoothed_accuracy(m, x, y, n=predict_n, alpha=alpha, seed=seed, threads=threads)
+    res["clean"] = _cached(cache, f"predict/{k}/n{predict_n}/a{alpha:g}/s{seed}", clean_predict,
+                           log, compute)
+    save()
+    # Certified accuracy: rsc.results' TSVs (n = 100,000) where they exist.
+    cert = None
+    tsvs = sorted(Path(results_dir or REPO / "docs" / "results").glob(f"{rscm.stem}_certify_n*.tsv"),
+                  key=lambda p: -int(p.stem.rsplit("_n", 1)[1]))
+    for t in tsvs:
+        cert = certified_from_tsv(t, radii, count=k)
+        if cert:
+            break
+    if cert is None and certify_n and certify_count:
+        cert = _cached(cache, f"certify/{min(certify_count, k)}/n{certify_n}/s{seed}",
+                       lambda: certified_accuracy_of(m, x[:certify_count], y[:certify_count],
+                                                     radii, n=certify_n, alpha=alpha, seed=seed,
+                                                     threads=threads), log, compute)
+        save()
+    res["certified"] = cert
+    # Attacks on the torch twin, evaluated through rsc.
+    if attacks:
+        net = load_net(checkpoint)
+        if abs(net.coding.sigma - m.info.sigma) > 1e-6 or net.time_steps != m.info.time_steps:
+            raise ValueError(f"{checkpoint} (sigma {net.coding.sigma}, T {net.time_steps}) is not "
+                             f"the twin of {rscm} (sigma {m.info.sigma}, T {m.info.time_steps})")
+        res["attacks"] = {}
+        for a in attacks:
+            def run(a=a):
+                t0 = time.perf_counter()
+                xa = attack(net, x, y, a, eot=eot, seed=seed, batch=batch)
+                t_att = time.perf_counter() - t0
+                d = (xa - x).reshape(len(x), -1)
+                r = smoothed_accuracy(m, xa, y, n=predict_n, alpha=alpha, seed=seed,
+                                      threads=threads)
+                r.update(attack=asdict(a), label=a.label, attack_seconds=t_att,
+                         no_noise=base_accuracy(m, xa, y),
+                         torch_acc=torch_accuracy(net, xa, y, samples=eot, seed=seed + 1),
+                         max_linf=float(np.abs(d).max()), max_l2=float(np.linalg.norm(d, axis=1).max()))
+                return r
+            v = _cached(cache, f"attack/{a.key}/{k}/eot{eot}/n{predict_n}/s{seed}", run, log,
+                        compute)
+            if v is not None:
+                res["attacks"][a.key] = v
+            save()
+    return res
+
+
+def evaluate_ann(checkpoint: str | os.PathLike, x: np.ndarray, y: np.ndarray,
+                 attacks: Sequence[Attack], seed: int = 0, batch: int = 50,
+                 cache: dict | None = None, save=None, log=lambda s: None,
+                 compute: bool = True) -> dict:
+    """The ANN baseline, in torch: clean accuracy and accuracy on each attack's examples."""
+    net = load_net(checkpoint)
+    cache = {} if cache is None else cache
+    save = save or (lambda: None)
+    k = len(x)
+    res = dict(kind="ann", path=str(checkpoint), name=net.name, sigma=0.0, count=k)
+    log(f"{Path(checkpoint).name}: ANN, {k} images")
+    v = _cached(cache, f"torch-clean/{k}", lambda: dict(acc=torch_accuracy(net, x, y)), log,
+                compute)
+    res["clean_no_noise"] = v["acc"] if v else None
+    res["attacks"] = {}
+    for a in attacks:
+        def run(a=a):
+            t0 = time.perf_counter()
+            xa = attack(net, x, y, a, eot=1, seed=seed, batch=batch)
+            d = (xa - x).reshape(len(x), -1)
+            return dict(label=a.label, attack=asdict(a), acc=torch_accuracy(net, xa, y),
+                        attack_seconds=time.perf_counter() - t0, max_linf=float(np.abs(d).max()),
+                        max_l2=float(np.linalg.norm(d, axis=1).max()))
+        v = _cached(cache, f"attack/{a.key}/{k}/s{seed}", run, log, compute)
+        if v is not None:
+            res["attacks"][a.key] = v
+        save()
+    save()
+    return res
+
+
+# ---- tables and plots ----------------------------------------------------------------------------
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _model_label(r: dict) -> str:
+    return "ANN (ReLU)" if r["kind"] == "ann" else f"SNN sigma={r['sigma']:g}"
+
+
+def _smoothed(r: dict, part: dict | None) -> float | None:
+    if part is None:
+        return None
+    return part["acc"]
+
+
+def markdown(results: Sequence[dict], attacks: Sequence[Attack], radii=DEFAULT_RADII) -> str:
+    """The Markdown tables: accuracy and certified accuracy, then accuracy under each attack."""
+    snns = [r for r in results if r["kind"] == "snn"]
+    lines = ["### Clean, smoothed and certified accuracy", "",
+             "| model | images | base, no noise | base, under noise | smoothed (PREDICT) | "
+             "abstain | " + " | ".join(f"cert. r={v:g}" for v in radii) + " | cert. images (n) |",
+             "|---|---:|---:|---:|---:|---:|" + "---:|" * len(radii) + "---:|"]
+    for r in results:
+        c = r.get("clean")
+        cert = r.get("certified")
+        if r["kind"] == "ann":
+            cells = [_pct(r["clean_no_noise"]), "-", "-", "-"] + ["-"] * len(radii) + ["-"]
+        else:
+            c = c or {}
+            cells = [_pct(r["clean_no_noise"]), _pct(c.get("base_noisy")), _pct(c.get("acc")),
+                     _pct(c.get("abstain"))]
+            if cert:
+                rmax = r["sigma_eff"] * _phi_inv(0.001 ** (1 / cert["n"]))
+                acc = dict(zip(cert["radii"], cert["acc"]))
+                cells += [_pct(_cert_at(cert, v)) + ("†" if v > rmax else "") for v in radii]
+                cells.append(f"{cert['count']} ({cert['n']:,})")
+            else:
+                cells += ["-"] * len(radii) + ["-"]
+        lines.append(f"| {_model_label(r)} | {r['count']} | " + " | ".join(cells) + " |")
+    lines += [""]
+    # Attacks: one row per model, one column per attack.
+    keys = [a.key for a in attacks]
+    lines += ["### Accuracy under attack", "",
+              "SNN cells: smoothed PREDICT accuracy through rsc / base SNN under noise through rsc "
+              "(fraction of noise passes voting for the true class) / torch twin (EOT-averaged "
+              "logits). ANN cells: torch accuracy.", "",
+              "| model | clean | " + " | ".join(a.label for a in attacks) + " |",
+              "|---|---:|" + "---:|" * len(attacks)]
+    for r in results:
+        att = r.get("attacks", {})
+        if r["kind"] == "ann":
+            clean = _pct(r["clean_no_noise"])
+            cells = [_pct(att[k]["acc"]) if k in att else "not run" for k in keys]
+        else:
+            c = r.get("clean") or {}
+            clean = f"{_pct(c.get('acc'))} / {_pct(c.get('base_noisy'))}"
+            cells = [f"{_pct(att[k]['acc'])} / {_pct(att[k]['base_noisy'])} / "
+                     f"{_pct(att[k]['torch_acc'])}" if k in att else "not run" for k in keys]
+        lines.append(f"| {_model_label(r)} | {clean} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if any(a.get("abstain") for r in snns for a in r.get("attacks", {}).values()):
+        lines += ["PREDICT abstain rate under attack (abstentions count as errors above):", "",
+                  "| model | " + " | ".join(a.label for a in attacks) + " |",
+                  "|---|" + "---:|" * len(attacks)]
+        for r in snns:
+            att = r.get("attacks", {})
+            lines.append(f"| {_model_label(r)} | " + " | ".join(
+                _pct(att[k]["abstain"]) if k in att else "-" for k in keys) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cert_at(cert: dict, r: float) -> float:
+    if r in cert["radii"]:
+        return cert["acc"][cert["radii"].index(r)]
+    return _certified_rows(cert["predict"], cert["labels"], cert["radius"], [r])[0]
+
+
+def _phi_inv(p: float) -> float:
+    from statistics import NormalDist
+    return NormalDist().inv_cdf(p)
+
+
+def tradeoff_plot(results: Sequence[dict], attacks: Sequence[Attack], path: str | os.PathLike) -> None:
+    """PNG: one panel per attack, clean accuracy (x) against accuracy under that attack (y), one
+    point per model (SNN: smoothed PREDICT through rsc, filled; base SNN under noise, hollow;
+    ANN: torch, square)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    attacks = [a for a in attacks if any(a.key in r.get("attacks", {}) for r in results)]
+    if not attacks:
+        raise ValueError("no attack results to plot")
+    cols = min(len(attacks), 4)
+    rows = math.ceil(len(attacks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.2 * rows), dpi=120, squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, a in zip(axes.flat, attacks):
+        for j, r in enumerate(results):
+            att = r.get("attacks", {}).get(a.key)
+            if att is None or (r["kind"] == "snn" and not r.get("clean")) or \
+                    r.get("clean_no_noise") is None:
+                continue
+            col = colors[j % len(colors)]
+            if r["kind"] == "ann":
+                ax.plot(r["clean_no_noise"], att["acc"], "s", color="k", ms=7, label=_model_label(r))
+            else:
+                ax.plot(r["clean"]["acc"], att["acc"], "o", color=col, ms=7,
+                        label=_model_label(r) + " smoothed")
+                ax.plot(r["clean"]["base_noisy"], att["base_noisy"], "o", mfc="none", color=col,
+                        ms=7, label=_model_label(r) + " base")
+        ax.set_title(a.label, fontsize=9)
+        ax.set_xlabel("clean accuracy", fontsize=8)
+        ax.set_ylabel("accuracy under attack", fontsize=8)
+        ax.set_ylim(-0.02, 1.0)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(attacks):]:
+        ax.axis("off")
+    h, l = axes.flat[0].get_legend_handles_labels()
+    fig.legend(h, l, loc="lower center", ncol=min(len(l), 4), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * math.ceil(len(l) / 4), 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def certified_plot(results: Sequence[dict], path: str | os.PathLike) -> None:
+    """PNG: certified accuracy against L2 radius, one step curve per SNN with certificates."""
+    from .model import Certificate
+    from .plot import certified_accuracy_plot
+    data = {}
+    for r in results:
+        c = r.get("certified")
+        if r["kind"] != "snn" or not c:
+            continue
+        certs = [Certificate(p, p, 0, c["n"], 0.0, rad) for p, rad in zip(c["predict"], c["radius"])]
+        data[f"sigma={r['sigma']:g} ({c['count']} images, n={c['n']:,})"] = (certs, c["labels"])
+    if not data:
+        raise ValueError("no certified results to plot")
+    top = max(r["sigma_eff"] * _phi_inv(0.001 ** (1 / r["certified"]["n"]))
+              for r in results if r["kind"] == "snn" and r.get("certified")) * 1.1
+    certified_accuracy_plot(data, path, max_radius=top,
+                            title="Certified accuracy (CERTIFY through rsc)")
+
+
+# ---- command -----------------------------------------------------------------------------------
+
+def _rel(p) -> str:
+    try:
+        return os.path.relpath(p, REPO)
+    except ValueError:
+        return str(p)
+
+
+def _document(results, attacks, args, plots: dict, started: str, wall: float) -> str:
+    snns = [r for r in results if r["kind"] == "snn"]
+    lines = [
+        "# The robustness-accuracy trade-off of the shipped models",
+        "",
+        "Generated by `python3 -m rsc.eval` (`bindings/python/rsc/eval.py`) from "
+        f"`{_rel(args.json)}`; the text after the discussion marker at the end is written by hand "
+        "and kept when the page is regenerated. Models: the three RSC-SNNs "
+        "`models/fmnist_sigma{012,025,050}.rscm` (with their PyTorch twins, the `.pt` files) and "
+        "the ANN baseline `models/fmnist_ann.pt` (same layers, ReLU, no noise; model card "
+        "`models/README.md`). Images: the first "
+        f"{results[0]['count'] if results else 0} of the shipped Fashion-MNIST test subset "
+        "(`models/data/`).",
+        "",
+        "## Settings",
+        "",
+        f"- **Through rsc** (`librsc.so`, Python binding): base SNN without noise "
+        f"(`rsc_forward`, u_t = x); PREDICT n = {args.predict_n}, alpha = {args.alpha:g}, "
+        f"noise seed {args.seed}, image i on stream i (the same noise for clean and attacked "
+        "images); \"base, under noise\" is the fraction of PREDICT's n noise passes whose class "
+        "is correct. Abstentions count as errors.",
+        f"- **Certified accuracy**: CERTIFY (n0 = 100, alpha = 0.001) from `rsc.results`' "
+        "per-image TSVs in `docs/results/` (the images certified so far: the column \"cert. "
+        "images\"); radius in L2, pixel space. † marks radii above the largest certifiable with "
+        "that n (0% by construction).",
+        f"- **Attacks** on the PyTorch twin (float32, the same int8-rounded weights as the "
+        f".rscm), surrogate gradients (atan) through the spikes, EOT over {args.eot} draws of the "
+        f"coding noise per gradient (each draw: T fresh gaussian inputs). FGSM: one step of size "
+        f"eps. PGD: random start, {args.pgd_steps} steps of size {args.pgd_step_scale:g} * eps / "
+        f"{args.pgd_steps}, projection onto the eps ball and [0, 1]. Attack seed {args.seed}. "
+        "The ANN is attacked the same way (its EOT is a single pass: it has no noise).",
+        "",
+        "## Results",
+        "",
+        markdown(results, attacks, args.radii),
+    ]
+    if plots.get("tradeoff"):
+        lines += ["### Trade-off: clean accuracy against accuracy under attack", "",
+                  f"![trade-off]({_rel_to(plots['tradeoff'], Path(args.md).parent)})", "",
+                  "Filled circles: the smoothed SNN (PREDICT through rsc); hollow circles: the "
+                  "base SNN under its noise (through rsc); black square: the ANN (torch).", ""]
+    if plots.get("certified"):
+        lines += ["### Certified accuracy against radius", "",
+                  f"![certified accuracy]({_rel_to(plots['certified'], Path(args.md).parent)})", ""]
+    times = []
+    for r in results:
+        secs = sum(a.get("attack_seconds", 0.0) for a in r.get("attacks", {}).values())
+        pred = sum(a.get("seconds", 0.0) for a in r.get("attacks", {}).values())
+        times.append(f"{_model_label(r)}: attacks {secs / 60:.1f} min"
+                     + (f", rsc evaluation of the attacked images {pred / 60:.1f} min"
+                        if r["kind"] == "snn" else ""))
+    lines += [
+        "## What was run",
+        "",
+        f"Regenerated {started} (this invocation: {wall / 60:.1f} min wall; parts found in the "
+        "JSON were not recomputed). Time spent per model (2-core machine shared with a "
+        "certification job, `nice -n 10`, one torch thread, one rsc thread): "
+        + "; ".join(times) + ".",
+        "",
+        "```sh",
+        "export RSC_LIBRARY=$PWD/.build/release/librsc.so      # swift build -c release",
+        "cd bindings/python",
+        "python3 -m rsc.train --ann --epochs 8 --seed 0 --threads 1 --checkpoint ../../models/fmnist_ann.pt",
+        "nice -n 10 " + " ".join(["python3 -m rsc.eval"] + args.cmdline),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _rel_to(p, base: Path) -> str:
+    return os.path.relpath(Path(p).resolve(), base.resolve())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m rsc.eval", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--models", nargs="*", default=[str(m) for m in DEFAULT_SNNS],
+                   help=".rscm files; each one's PyTorch twin is the .pt next to it")
+    p.add_argument("--ann", default=str(DEFAULT_ANN), help="ANN checkpoint ('' to skip)")
+    p.add_argument("--images", default=str(DEFAULT_IMAGES))
+    p.add_argument("--labels", default=str(DEFAULT_LABELS))
+    p.add_argument("--count", type=int, default=500, help="the first N test images")
+    p.add_argument("--linf-eps", type=float, nargs="*", default=[0.1])
+    p.add_argument("--l2-eps", type=float, nargs="*", default=[1.0])
+    p.add_argument("--attacks", nargs="*", default=["fgsm", "pgd"], choices=["fgsm", "pgd"])
+    p.add_argument("--pgd-steps", type=int, default=10)
+    p.add_argument("--pgd-step-scale", type=float, default=2.5,
+                   help="PGD step size = scale * eps / steps")
+    p.add_argument("--eot", type=int, default=8, help="noise draws per gradient (EOT)")
+    p.add_argument("--predict-n", type=int, default=1000)
+    p.add_argument("--alpha", type=float, default=0.001)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--radii", type=float, nargs="*", default=list(DEFAULT_RADII))
+    p.add_argument("--results-dir", default=str(REPO / "docs" / "results"),
+                   help="rsc.results' TSVs (read only)")
+    p.add_argument("--certify-n", type=int, default=0,
+                   help="CERTIFY n for models without a TSV (0: no certification)")
+    p.add_argument("--certify-count", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch and rsc threads")
+    p.add_argument("--batch", type=int, default=50, help="images per attack batch")
+    p.add_argument("--json", default="", help="results cache (default: next to --md, .json)")
+    p.add_argument("--md", default="", help="write the Markdown page here")
+    p.add_argument("--plot-dir", default="", help="PNG plots here (default: --md's folder)")
+    p.add_argument("--fresh", action="store_true", help="ignore the JSON cache")
+    p.add_argument("--cached-only", action="store_true",
+                   help="compute nothing: rebuild the page and plots from the JSON (parts not "
+                        "there are reported as not run)")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    args.cmdline = list(argv if argv is not None else sys.argv[1:])
+    if not args.json:
+        args.json = str(Path(args.md).with_suffix(".json")) if args.md else "rsc_eval.json"
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    t_start = time.perf_counter()
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            print(msg, flush=True)
+
+    x = np.load(args.images).astype(np.float32)[:args.count]
+    y = np.load(args.labels).astype(np.int64)[:args.count]
+    attacks = parse_attacks(args.linf_eps, args.l2_eps, args.attacks, args.pgd_steps,
+                            args.pgd_step_scale)
+    if attacks:
+        import torch
+        torch.set_num_threads(args.threads)
+    jpath = Path(args.json)
+    store = {} if args.fresh or not jpath.exists() else json.loads(jpath.read_text())
+
+    def save():
+        jpath.parent.mkdir(parents=True, exist_ok=True)
+        tmp = jpath.with_suffix(".tmp")
+        tmp.write_text(json.dumps(store, indent=1))
+        os.replace(tmp, jpath)
+
+    results = []
+    compute = not args.cached_only
+    if args.ann:  # first: it is cheap
+        cache = store.setdefault(_rel(Path(args.ann).resolve()), {})
+        ann = evaluate_ann(args.ann, x, y, attacks, seed=args.seed, batch=args.batch,
+                           cache=cache, save=save, log=log, compute=compute)
+    for mpath in args.models:
+        cache = store.setdefault(_rel(Path(mpath).resolve()), {})
+        results.append(evaluate_snn(mpath, x, y, attacks, predict_n=args.predict_n,
+                                    alpha=args.alpha, seed=args.seed, eot=args.eot,
+                                    radii=args.radii, results_dir=args.results_dir,
+                                    certify_n=args.certify_n, certify_count=args.certify_count,
+                                    threads=args.threads, batch=args.batch, cache=cache,
+                                    save=save, log=log, compute=compute))
+    if args.ann:
+        results.append(ann)
+    save()
+    table = markdown(results, attacks, args.radii)
+    if not args.md:
+        print(table)
+        return 0
+    md = Path(args.md)
+    plot_dir = Path(args.plot_dir) if args.plot_dir else md.parent / (md.stem)
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    try:
+        if attacks:
+            plots["tradeoff"] = plot_dir / "tradeoff.png"
+            tradeoff_plot(results, attacks, plots["tradeoff"])
+        if any(r.get("certified") for r in results):
+            plots["certified"] = plot_dir / "certified_accuracy.png"
+            certified_plot(results, plots["certified"])
+    except ImportError:
+        log("matplotlib not installed (extra `plot`): no plots")
+        plots = {}
+    discussion = ""
+    if md.exists():
+        old = md.read_text()
+        if DISCUSSION_MARKER in old:
+            discussion = old[old.index(DISCUSSION_MARKER):]
+    text = _document(results, attacks, args, plots, started, time.perf_counter() - t_start)
+    md.write_text(text + ("\n" + discussion if discussion else "\n" + DISCUSSION_MARKER + "\n"))
+    log(f"wrote {md}" + "".join(f", {v}" for v in plots.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
