@@ -9,6 +9,7 @@
 #   bash scripts/fuzz.sh --runs N      # N executions of each target instead (the long run: 1000000)
 #   bash scripts/fuzz.sh --coverage    # source coverage (llvm-cov) reached by the corpus so far
 #   bash scripts/fuzz.sh --run FILE..  # replay inputs (e.g. a crash-* artifact) through both targets
+#   bash scripts/fuzz.sh --target T ...   # fuzz (or --runs N) one target only: fuzz_load or fuzz_certify
 #
 # Builds an instrumented librsc.so under $RSC_FUZZ_BUILD (default /tmp/rsc-fuzz-build); the
 # corpus grows in $RSC_FUZZ_BUILD/corpus across runs. Needs the Swift toolchain (its clang ships
@@ -17,7 +18,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-mode=fuzz seconds=60 runs=
+mode=fuzz seconds=60 runs= targets=(fuzz_load fuzz_certify)
+if [ "${1:-}" = --target ]; then
+    case ${2:-} in fuzz_load|fuzz_certify) targets=("$2") ;; *) echo "usage: $0 --target fuzz_load|fuzz_certify ..." >&2; exit 2 ;; esac
+    shift 2
+fi
 case "${1:-}" in
     --coverage) mode=coverage ;;
     --runs) [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "usage: $0 --runs N" >&2; exit 2; }; runs=$2 ;;
@@ -86,8 +91,9 @@ if [ "$mode" = run ]; then
 fi
 
 status=0
-for t in fuzz_load fuzz_certify; do
+for t in "${targets[@]}"; do
     if [ $t = fuzz_load ]; then secs=$(( seconds * 6 / 10 )); extra=(-max_len=8192); else secs=$(( seconds - seconds * 6 / 10 )); extra=(-max_len=4096); fi
+    [ ${#targets[@]} = 2 ] || secs=$seconds
     [ "$secs" -ge 5 ] || secs=5
     mkdir -p "$BUILD/corpus/$t" "$BUILD/artifacts/$t"
     log="$BUILD/$t.log"
