@@ -126,14 +126,30 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
     }
 }
 
+/* Neuron kinds of the instances below: IF, LIF with any leak (64-bit products), LIF with
+ * leak < 2^16, i.e. tau > 1.00001 (32-bit arithmetic, same results). */
+enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2 };
+
 /* LIF (SpikingJelly decay_input: h = v + (I - (v - v_reset)) / tau, 1/tau as a Q16 multiplier) or
  * IF (h = v + I), then spike on h >= v_th with hard or soft reset. Fixed point: the plan chose the
  * membrane unit so that no intermediate leaves int32 (docs/kernel.md). Branch-free, and the neuron
  * kind and reset are compile-time constants in each instance below, so the loops over a position's
  * channels vectorize (int64 products are vpmullq on AVX-512). */
+static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t d, int32_t leak) {
+    if (lif == LIF_SPLIT) {
+        /* The same floor((d * leak + 2^15) / 2^16) in 32-bit lanes (twice as many per vector as
+         * 64-bit products): with d = dh 2^16 + dl, 0 <= dl < 2^16, it is dh * leak (exact in int32
+         * for leak < 2^16) plus (dl * leak + 2^15) >> 16 (below 2^32 unsigned). */
+        const int32_t dh = d >> 16;
+        const uint32_t dl = (uint32_t)d & 0xffffu;
+        return dh * leak + (int32_t)((dl * (uint32_t)leak + 32768u) >> 16);
+    }
+    return (int32_t)(((int64_t)d * leak + 32768) >> 16);
+}
+
 static inline __attribute__((always_inline)) uint16_t neuron_step(int lif, int soft, int32_t leak, int32_t vr,
                                                                   int32_t vth, int32_t I, int32_t *v) {
-    const int32_t h = lif ? *v + (int32_t)(((int64_t)(I - *v + vr) * leak + 32768) >> 16) : *v + I;
+    const int32_t h = lif ? *v + leak_step(lif, I - *v + vr, leak) : *v + I;
     const int32_t spike = h >= vth;
     *v = soft ? h - (spike ? vth : 0) : (spike ? vr : h);
     return (uint16_t)spike;
@@ -192,9 +208,12 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
     } while (0)
 #define NEURON_DISPATCH(map, L, ...)                                                    \
     do {                                                                                \
-        const int lif_ = (L)->neuron == RSCK_NEURON_LIF;                                \
-        if (lif_ && (L)->soft_reset) NEURON_OC(map, L, 1, 1, __VA_ARGS__);              \
-        else if (lif_) NEURON_OC(map, L, 1, 0, __VA_ARGS__);                            \
+        const int lif_ = (L)->neuron != RSCK_NEURON_LIF ? NEURON_IF                   \
+                         : (L)->leak >= 0 && (L)->leak < 65536 ? LIF_SPLIT : LIF_WIDE;    \
+        if (lif_ == LIF_SPLIT && (L)->soft_reset) NEURON_OC(map, L, LIF_SPLIT, 1, __VA_ARGS__); \
+        else if (lif_ == LIF_SPLIT) NEURON_OC(map, L, LIF_SPLIT, 0, __VA_ARGS__);       \
+        else if (lif_ && (L)->soft_reset) NEURON_OC(map, L, LIF_WIDE, 1, __VA_ARGS__);  \
+        else if (lif_) NEURON_OC(map, L, LIF_WIDE, 0, __VA_ARGS__);                     \
         else if ((L)->soft_reset) NEURON_OC(map, L, 0, 1, __VA_ARGS__);                 \
         else NEURON_OC(map, L, 0, 0, __VA_ARGS__);                                      \
     } while (0)

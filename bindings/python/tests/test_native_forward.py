@@ -22,6 +22,10 @@ CONFIGS = {
     "if-soft-gaussian": dict(neuron="if", reset="soft"),
     "lif-shared-stride2": dict(coding="gaussian-shared", sigma=0.5, conv2_stride=2),
     "lif-3ch-T8": dict(input_shape=(3, 10, 10), time_steps=8),
+    # The kernel's two LIF forms: leak < 2^16 in 32-bit lanes (above), tau = 1 (leak = 2^16) in
+    # 64-bit products; with soft reset, which the rows above do not combine with LIF.
+    "lif-soft-tau1": dict(reset="soft", tau=1.0),
+    "lif-soft-tau1.5": dict(reset="soft", tau=1.5),
 }
 
 
