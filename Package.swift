@@ -4,7 +4,7 @@
 import PackageDescription
 
 // Debian's libomp-dev (LLVM 14) puts omp.h where the toolchain's clang does not look.
-// -idirafter (not -I) keeps clang's own intrinsics headers first. See docs/building.md.
+// -idirafter (not -I) keeps clang's own intrinsics headers first (docs/kernel.md: build flags).
 let ompInclude = "/usr/lib/llvm-14/lib/clang/14.0.6/include"
 
 let package = Package(

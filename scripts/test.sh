@@ -23,7 +23,7 @@ echo "== python package in a fresh virtualenv"
 python3 -m venv --system-site-packages "$work/venv"
 "$work/venv/bin/pip" install --quiet --no-build-isolation "./bindings/python[progress,plot,test]"
 echo "== python tests"
-(cd "$work" && RSC_TEST_INSTALLED=1 RSC_TEST_PREFIX="$work/prefix" \
+(cd "$work" && RSC_TEST_INSTALLED=1 RSC_TEST_REQUIRE_EXTRAS=1 RSC_TEST_PREFIX="$work/prefix" \
     "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$OLDPWD/bindings/python/tests")
 echo "== sanitizers (scripts/sanitize.sh --quick)"
 # Their builds go inside this checkout, so concurrent checkouts never share a scratch directory.

@@ -109,9 +109,9 @@ def test_readme_swift_snippet_is_the_tested_example():
     assert lines_of(snippet("swift")) == tested
 
 
-def test_readme_python_snippet_runs(capsys):
+def test_readme_python_snippet_runs(capsys, monkeypatch):
     code = snippet("python")
-    os.chdir(REPO)
+    monkeypatch.chdir(REPO)  # the snippet's paths are relative to the repository
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert re.match(r"-?\d+ [0-9.e-]+ [0-9.e-]+", out.strip()), out
