@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "models" / "demo"
 MODEL = DEMO / "fmnist_demo.rscm"
 N0, N, SEED = 32, 500, 11  # small n: the whole file runs in well under a minute
-SLOW_N, SLOW_COUNT = 6000, 12  # the killed-worker tests
+SLOW_N, SLOW_COUNT = 10000, 12  # the killed-worker tests: long enough to kill a worker mid-run
 
 
 def cluster(n_workers: int) -> tuple[LocalCluster, Client]:
@@ -62,7 +62,7 @@ def reference(model, data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def slow_reference(model, data, tmp_path_factory):
     """The single-process run of the killed-worker tests, with n large enough (~0.2 s per image)
-    that chunks are in flight when a worker is killed."""
+    that chunks are in flight when a worker is killed, with a margin for faster kernels."""
     xs, ys = data
     tsv = tmp_path_factory.mktemp("slow") / "ref.tsv"
     certs = model.certify_batch(xs[:SLOW_COUNT], ys[:SLOW_COUNT], n0=N0, n=SLOW_N, seed=SEED,
