@@ -48,26 +48,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .results import DEFAULT_IMAGES, DEFAULT_LABELS, DEFAULT_MODELS, RADII, REPO
+
 __all__ = ["Attack", "parse_attacks", "base_accuracy", "smoothed_accuracy", "certified_from_tsv",
            "certified_accuracy_of", "attack", "torch_accuracy", "load_net", "evaluate_snn",
            "evaluate_ann", "markdown", "tradeoff_plot", "certified_plot", "main"]
 
 DISCUSSION_MARKER = "<!-- discussion -->"
-
-
-def _repo() -> Path:
-    here = Path(__file__).resolve()
-    if len(here.parents) > 3 and (here.parents[3] / "models").is_dir():
-        return here.parents[3]
-    return Path.cwd()
-
-
-REPO = _repo()
-DEFAULT_SNNS = [REPO / "models" / f"fmnist_sigma{t}.rscm" for t in ("012", "025", "050")]
+DEFAULT_SNNS = DEFAULT_MODELS  # the shipped models and images, as rsc.results finds them
 DEFAULT_ANN = REPO / "models" / "fmnist_ann.pt"
-DEFAULT_IMAGES = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
-DEFAULT_LABELS = REPO / "models" / "data" / "fmnist_test_1000_labels.npy"
-DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_RADII = RADII
 
 
 # ---- attacks ---------------------------------------------------------------------------------
