@@ -48,7 +48,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .results import DEFAULT_IMAGES, DEFAULT_LABELS, DEFAULT_MODELS, RADII, REPO
+from .results import DEFAULT_IMAGES, DEFAULT_LABELS, DEFAULT_MODELS, RADII, REPO, _cpu
 
 __all__ = ["Attack", "parse_attacks", "base_accuracy", "smoothed_accuracy", "certified_from_tsv",
            "certified_accuracy_of", "attack", "torch_accuracy", "load_net", "evaluate_snn",
@@ -633,15 +633,16 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
         "## What was run",
         "",
         f"Regenerated {started} (this invocation: {wall / 60:.1f} min wall; parts found in the "
-        "JSON were not recomputed). Time spent per model (2-core machine shared with a "
-        "certification job, `nice -n 10`, one torch thread, one rsc thread): "
+        "JSON were not recomputed). Time spent per model (one torch thread, one rsc thread, "
+        f"on {_cpu()} with {os.cpu_count()} logical CPUs shared with other jobs): "
         + "; ".join(times) + ".",
         "",
         "```sh",
         "export RSC_LIBRARY=$PWD/.build/release/librsc.so      # swift build -c release",
         "cd bindings/python",
         "python3 -m rsc.train --ann --epochs 8 --seed 0 --threads 1 --checkpoint ../../models/fmnist_ann.pt",
-        "nice -n 10 " + " ".join(["python3 -m rsc.eval"] + args.cmdline),
+        " ".join(["python3 -m rsc.eval"] + [a for a in args.cmdline
+                                             if a not in ("--fresh", "--cached-only")]),
         "```",
         "",
     ]
