@@ -201,7 +201,7 @@ static void bench_event(const char *name, rsck_layer *L, int pooled, double peak
             snprintf(dcol, sizeof dcol, "%.2f", sd * 1e6);
             snprintf(dpeak, sizeof dpeak, "%.1f%%", 100 * dense / sd / peak);
         }
-        const char *path = !has_dense ? "event" : fabs(sl - sd) < fabs(sl - se) ? "dense" : "event";
+        const char *path = rsck_count_dense_pays(L, in) ? "dense" : "event";
         printf("| %.2f | %zu (%.1f%%) | %.0f | %.2f | %s | %s | %s | %.2f (%s) |\n", rates[r], nz, 100.0 * nz / n_in,
                adds, se * 1e6, per_event, dcol, dpeak, sl * 1e6, path);
     }

@@ -25,6 +25,8 @@ RSCK_HIDDEN void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
 RSCK_HIDDEN void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events,
                                   uint8_t *pad8);
 RSCK_HIDDEN size_t rsck_count_pad_size(const rsck_layer *L);
+/* Whether rsck_count_layer runs this input densely (the choice, for benchmarks and tests). */
+RSCK_HIDDEN int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in);
 /* The dense path alone (benchmarks): 0 when the CPU lacks VNNI or L->w4 is NULL. */
 RSCK_HIDDEN int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint8_t *pad8);
 RSCK_HIDDEN void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes);

@@ -147,19 +147,22 @@ int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint
     return 1;
 }
 
+int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in) {
+    if (!L->w4 || !have_vnni()) return 0;
+    const size_t n = (size_t)L->in_c * L->in_h * L->in_w;
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++) nz += in[i] != 0;
+    /* Per output tile: an event reaches about kh*kw / (sh*sw) positions, one add each; the dense
+     * product costs kh*kw*in_c4/4 instructions per position. */
+    const size_t dense = (size_t)L->out_h * L->out_w * (size_t)in_c4(L) / 4 * L->sh * L->sw;
+    return nz * EVENT_COST >= dense;
+}
+
 void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events, uint8_t *pad8) {
-    if (L->w4 && have_vnni()) {
-        const size_t n = (size_t)L->in_c * L->in_h * L->in_w;
-        size_t nz = 0;
-        for (size_t i = 0; i < n; i++) nz += in[i] != 0;
-        /* Per output tile: an event reaches about kh*kw / (sh*sw) positions, one add each; the
-         * dense product costs kh*kw*in_c4/4 instructions per position. */
-        const size_t dense = (size_t)L->out_h * L->out_w * (size_t)in_c4(L) / 4 * L->sh * L->sw;
-        if (nz * EVENT_COST >= dense) {
-            fill_pad(L, in, pad8);
-            dense_vnni(L, pad8, acc);
-            return;
-        }
+    if (rsck_count_dense_pays(L, in)) {
+        fill_pad(L, in, pad8);
+        dense_vnni(L, pad8, acc);
+    } else {
+        rsck_event(L, in, acc, events);
     }
-    rsck_event(L, in, acc, events);
 }
