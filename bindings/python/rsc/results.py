@@ -251,8 +251,11 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
         "",
         "## What was run",
         "",
-        f"Last regenerated {started} on {cpu} ({os.cpu_count()} logical CPUs, threads = "
-        f"{args.threads or 'all'}), a machine shared with other work, so times are indicative. "
+        f"Last regenerated {started} on {cpu} ({os.cpu_count()} logical CPUs). The TSV rows "
+        "may come from several runs (a run resumes where the last stopped), with different "
+        "thread counts, kernel versions and loads on a machine shared with other work, so the "
+        "times are the mean as run, not a speed measurement (that is `bench/RESULTS.md`); the "
+        "results themselves do not depend on any of these (same seed, same votes). "
         "Each row covers exactly the images it lists (the first N of the shipped subset); a row "
         "with fewer than 500 images is a partial run, not an estimate for the rest. To "
         "regenerate or extend (resumes from the TSVs; `--n 10000` adds rows at n = 10,000):",
