@@ -81,3 +81,25 @@ def test_analytic_linear_certificate(coding, T, write):
         assert cert.pa_lower >= p_true - 0.03 * p_true
         assert cert.radius <= true_radius
         assert cert.radius >= 0.85 * true_radius
+
+
+def test_poisson_and_direct_coding_inside_predict(write):
+    """The kernel's own coding, checked against exact probabilities. Class 1's logit is the mean
+    over T of the spikes of input 0 (each Bernoulli(x0) under poisson coding), class 0's a
+    constant 0.3: class 1 wins a pass iff input 0 spikes on at least half of T = 2 steps, i.e.
+    with probability 1 - (1 - x0)^2. Direct coding feeds x itself: every pass is the same class.
+    Input 1 only pads the model (its weights are zero)."""
+    w = np.array([[0.0, 0.0], [1.0, 0.0]])
+    b = np.array([0.3, 0.0])
+    for x0 in (0.0, 0.2, 0.5, 0.9, 1.0):
+        x = np.array([x0, 0.7])
+        p1 = 1 - (1 - x0) ** 2
+        poisson = rsc.load(write(models.linear_classifier(w, b, time_steps=2, coding="poisson")))
+        n = 20_000
+        counts = poisson.predict(x, n=n, seed=4).counts
+        assert counts.sum() == n
+        # 5 standard deviations of a binomial count (exact at p = 0 or 1).
+        assert abs(counts[1] - n * p1) <= 5 * math.sqrt(n * p1 * (1 - p1)) + 1e-9, (x0, counts)
+        direct = rsc.load(write(models.linear_classifier(w, b, time_steps=2, coding="direct")))
+        want = 1 if x0 > 0.3 else 0
+        assert direct.predict(x, n=500, seed=4).counts[want] == 500
