@@ -130,15 +130,11 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
  * leak < 2^16, i.e. tau > 1.00001 (32-bit arithmetic, same results). */
 enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2 };
 
-/* LIF (SpikingJelly decay_input: h = v + (I - (v - v_reset)) / tau, 1/tau as a Q16 multiplier) or
- * IF (h = v + I), then spike on h >= v_th with hard or soft reset. Fixed point: the plan chose the
- * membrane unit so that no intermediate leaves int32 (docs/kernel.md). Branch-free, and the neuron
- * kind and reset are compile-time constants in each instance below, so the loops over a position's
- * channels vectorize (int64 products are vpmullq on AVX-512). */
+/* floor((d * leak + 2^15) / 2^16): the LIF leak, 1/tau as a Q16 multiplier, rounded half up. */
 static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t d, int32_t leak) {
     if (lif == LIF_SPLIT) {
-        /* The same floor((d * leak + 2^15) / 2^16) in 32-bit lanes (twice as many per vector as
-         * 64-bit products): with d = dh 2^16 + dl, 0 <= dl < 2^16, it is dh * leak (exact in int32
+        /* The same in 32-bit lanes (twice as many per vector as 64-bit products): with
+         * d = dh 2^16 + dl, 0 <= dl < 2^16, it is dh * leak (exact in int32
          * for leak < 2^16) plus (dl * leak + 2^15) >> 16 (below 2^32 unsigned). */
         const int32_t dh = d >> 16;
         const uint32_t dl = (uint32_t)d & 0xffffu;
@@ -147,6 +143,11 @@ static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t 
     return (int32_t)(((int64_t)d * leak + 32768) >> 16);
 }
 
+/* LIF (SpikingJelly decay_input: h = v + (I - (v - v_reset)) / tau, 1/tau as a Q16 multiplier) or
+ * IF (h = v + I), then spike on h >= v_th with hard or soft reset. Fixed point: the plan chose the
+ * membrane unit so that no intermediate leaves int32 (docs/kernel.md). Branch-free, and the neuron
+ * kind and reset are compile-time constants in each instance below, so the loops over a position's
+ * channels vectorize. */
 static inline __attribute__((always_inline)) uint16_t neuron_step(int lif, int soft, int32_t leak, int32_t vr,
                                                                   int32_t vth, int32_t I, int32_t *v) {
     const int32_t h = lif ? *v + leak_step(lif, I - *v + vr, leak) : *v + I;
@@ -214,8 +215,8 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
         else if (lif_ == LIF_SPLIT) NEURON_OC(map, L, LIF_SPLIT, 0, __VA_ARGS__);       \
         else if (lif_ && (L)->soft_reset) NEURON_OC(map, L, LIF_WIDE, 1, __VA_ARGS__);  \
         else if (lif_) NEURON_OC(map, L, LIF_WIDE, 0, __VA_ARGS__);                     \
-        else if ((L)->soft_reset) NEURON_OC(map, L, 0, 1, __VA_ARGS__);                 \
-        else NEURON_OC(map, L, 0, 0, __VA_ARGS__);                                      \
+        else if ((L)->soft_reset) NEURON_OC(map, L, NEURON_IF, 1, __VA_ARGS__);         \
+        else NEURON_OC(map, L, NEURON_IF, 0, __VA_ARGS__);                              \
     } while (0)
 
 RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes) {
