@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "bindings" / "python"))
 os.environ.setdefault("RSC_LIBRARY", str(REPO / ".build" / "release" / "librsc.so"))
 
 import rsc  # noqa: E402
+from rsc.results import cpu_name  # noqa: E402
 from rsc import format as rf, models  # noqa: E402
 
 
@@ -62,16 +63,6 @@ def main() -> None:
         one = bench(model, xi, args.n, 1, args.repeats)
         two = bench(model, xi, args.n, 2, args.repeats)
         print(f"{name:42s} {one:10.0f}/s {two:10.0f}/s {two / one:6.2f} {100100 / two:18.2f}")
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

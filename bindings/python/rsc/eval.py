@@ -48,7 +48,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .results import DEFAULT_IMAGES, DEFAULT_LABELS, DEFAULT_MODELS, RADII, REPO, _cpu
+from .results import DEFAULT_IMAGES, DEFAULT_LABELS, DEFAULT_MODELS, RADII, REPO, cpu_name
 
 __all__ = ["Attack", "parse_attacks", "base_accuracy", "smoothed_accuracy", "certified_from_tsv",
            "certified_accuracy_of", "attack", "torch_accuracy", "load_net", "evaluate_snn",
@@ -634,7 +634,7 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
         "",
         f"Regenerated {started} (this invocation: {wall / 60:.1f} min wall; parts found in the "
         "JSON were not recomputed). Time spent per model (one torch thread, one rsc thread, "
-        f"on {_cpu()} with {os.cpu_count()} logical CPUs shared with other jobs): "
+        f"on {cpu_name()} with {os.cpu_count()} logical CPUs shared with other jobs): "
         + "; ".join(times) + ".",
         "",
         "```sh",

@@ -269,7 +269,8 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
     return "\n".join(lines)
 
 
-def _cpu() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
@@ -319,7 +320,7 @@ def main(argv=None) -> int:
     for m in DEFAULT_MODELS:
         if m.exists() and m.resolve() not in ran:
             results.append(_run_model(m, x, y, others, args.out_dir, lambda msg: None))
-    md = _markdown(results, args, _cpu(), started)
+    md = _markdown(results, args, cpu_name(), started)
     Path(args.md).write_text(md)
     log(f"wrote {args.md}")
     return 0
