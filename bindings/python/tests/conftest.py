@@ -22,6 +22,18 @@ def librsc():
     return _native.lib()
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """torch on one thread for a module (`pytestmark = pytest.mark.usefixtures(...)`, which sets
+    it before the module's own fixtures): the tensors in the tests are small, where one thread is
+    fastest, and multi-threaded torch slows down badly on a busy machine."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def write(tmp_path):
     """write(model) -> path of the model written as .rscm in a temporary directory."""

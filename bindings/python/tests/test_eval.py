@@ -15,12 +15,7 @@ from rsc import eval as ev  # noqa: E402
 from rsc import nn as rnn  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # module scope: set before the module's fixtures train their tiny nets
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _data(n=64, seed=0):

@@ -10,14 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed: pip install torch==2.13.0")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small tensors: one thread is fastest, and multi-threaded torch slows down badly on a busy
-    # machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 from rsc import nn as rnn  # noqa: E402

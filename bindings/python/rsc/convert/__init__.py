@@ -16,6 +16,19 @@ class ConversionError(ValueError):
     """A network cannot be expressed as an .rscm model; the message names the node/module."""
 
 
+def weighted_layer(shape, pending: dict, neuron: dict, where: str) -> rf.Layer:
+    """The conv2d / linear layer of a converter's pending weighted node (dict kind, w, b and for
+    conv stride, padding), with the neuron fields of the node after it; format errors name
+    `where`."""
+    try:
+        if pending["kind"] == "conv2d":
+            return rf.conv2d(shape, pending["w"], pending["b"], stride=pending["stride"],
+                             padding=pending["padding"], **neuron)
+        return rf.linear(shape, pending["w"], pending["b"], **neuron)
+    except rf.FormatError as e:
+        raise ConversionError(f"{where}: {e}") from None
+
+
 def quantization_report(model: rf.Model, floats: list[tuple[str, np.ndarray]]) -> list[dict]:
     """Per weighted layer: the int8 rounding error of its weights against the float ones."""
     out = []

@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import format as rf
-from . import ConversionError, format_report, quantization_report  # noqa: F401
+from . import ConversionError, format_report, quantization_report, weighted_layer  # noqa: F401
 
 __all__ = ["ConversionError", "convert_graph", "read_graph", "write", "format_report", "SUPPORTED"]
 
@@ -203,14 +203,7 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
         if neuron is not None:
             nk = dict(neuron=neuron["neuron"], reset="hard", tau=neuron.get("tau", 0.0),
                       v_threshold=neuron["v_threshold"], v_reset=neuron["v_reset"])
-        try:
-            if pending["kind"] == "conv2d":
-                layer = rf.conv2d(shape, pending["w"], pending["b"], stride=pending["stride"],
-                                  padding=pending["padding"], **nk)
-            else:
-                layer = rf.linear(shape, pending["w"], pending["b"], **nk)
-        except rf.FormatError as e:
-            raise ConversionError(f"node {pending['name']!r}: {e}") from None
+        layer = weighted_layer(shape, pending, nk, f"node {pending['name']!r}")
         layers.append(layer)
         floats.append((pending["name"], pending["w"]))
         shape = layer.out_shape

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import format as rf
 
-from . import ConversionError, format_report, quantization_report  # noqa: F401
+from . import ConversionError, format_report, quantization_report, weighted_layer  # noqa: F401
 
 __all__ = ["ConversionError", "convert_module", "quantization_report", "format_report", "write",
            "convert_checkpoint", "load_checkpoint"]
@@ -110,14 +110,7 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
             nk = dict(neuron=neuron_module.neuron, reset=neuron_module.reset,
                       v_threshold=neuron_module.v_threshold, v_reset=neuron_module.v_reset,
                       tau=getattr(neuron_module, "tau", 0.0))
-        try:
-            if pending["kind"] == "conv2d":
-                layer = rf.conv2d(shape, pending["w"], pending["b"], stride=pending["stride"],
-                                  padding=pending["padding"], **nk)
-            else:
-                layer = rf.linear(shape, pending["w"], pending["b"], **nk)
-        except rf.FormatError as e:
-            raise ConversionError(f"{pending['name']}: {e}") from None
+        layer = weighted_layer(shape, pending, nk, pending["name"])
         layers.append(layer)
         floats.append((pending["name"], pending["w"]))
         shape = layer.out_shape
