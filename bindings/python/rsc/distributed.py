@@ -49,7 +49,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .model import Certificate, Model, Prediction
+from .model import Certificate, Model, Prediction, _progress_bar
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
@@ -259,20 +259,6 @@ def _row(kind: str, idx: int, label: int, r, seconds: float) -> str:
     return f"{idx}\t{label}\t{r.label}{radius}\t{correct}\t{dt}\n"
 
 
-def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-            return tqdm(total=total, initial=initial, desc=desc, unit="img")
-        except ImportError:
-            pass
-
-    class _Null:
-        def update(self, n: int = 1) -> None: ...
-        def close(self) -> None: ...
-    return _Null()
-
-
 def _host_threads(client) -> dict[str, int]:
     from distributed.comm import get_address_host
     hosts: dict[str, int] = collections.Counter()
@@ -343,7 +329,7 @@ def _run(kind: str, model: ModelSource, images, labels, *, client, scheduler_add
             os.fsync(out.fileno())
             _fsync_dir(tsv)
 
-    bar = _progress_bar(count, done, progress, f"rsc {kind}")
+    bar = _progress_bar(count, progress, f"rsc {kind}", initial=done)
     own = False
     futures: dict = {}
     try:

@@ -69,12 +69,12 @@ class Certificate:
         return self.label < 0
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
+def _progress_bar(total: int, enabled: bool, desc: str, initial: int = 0):
     """A tqdm bar when tqdm is installed (extra `progress`) and enabled, else a no-op."""
     if enabled:
         try:
             from tqdm.auto import tqdm
-            return tqdm(total=total, desc=desc, unit="img")
+            return tqdm(total=total, initial=initial, desc=desc, unit="img")
         except ImportError:
             pass
 

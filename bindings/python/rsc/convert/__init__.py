@@ -29,6 +29,17 @@ def weighted_layer(shape, pending: dict, neuron: dict, where: str) -> rf.Layer:
         raise ConversionError(f"{where}: {e}") from None
 
 
+def finish_model(layers: list[rf.Layer], floats: list[tuple[str, np.ndarray]], **fields):
+    """The validated rf.Model of a converted layer list (`fields`: the Model's other fields) and
+    its quantization report."""
+    try:
+        model = rf.Model(layers=layers, **fields)
+        rf.validate(model)
+    except rf.FormatError as e:
+        raise ConversionError(str(e)) from None
+    return model, quantization_report(model, floats)
+
+
 def quantization_report(model: rf.Model, floats: list[tuple[str, np.ndarray]]) -> list[dict]:
     """Per weighted layer: the int8 rounding error of its weights against the float ones."""
     out = []

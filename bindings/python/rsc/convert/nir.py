@@ -40,7 +40,8 @@ from typing import Sequence
 import numpy as np
 
 from .. import format as rf
-from . import ConversionError, format_report, quantization_report, weighted_layer  # noqa: F401
+from . import (ConversionError, finish_model, format_report, quantization_report,  # noqa: F401
+               weighted_layer)
 
 __all__ = ["ConversionError", "convert_graph", "read_graph", "write", "format_report", "SUPPORTED"]
 
@@ -346,15 +347,10 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
         if l.kind != "flatten":
             raise ConversionError(f"a {l.kind} follows the last weighted layer "
                                   f"({floats[-1][0]}); rsc's logits are that layer's output")
-    try:
-        model = rf.Model(input_shape=model_input, num_classes=layers[last].out_shape[0] *
-                         layers[last].out_shape[1] * layers[last].out_shape[2],
-                         time_steps=int(time_steps), coding=coding, sigma=float(sigma),
-                         layers=layers, name=name, class_names=class_names)
-        rf.validate(model)
-    except rf.FormatError as e:
-        raise ConversionError(str(e)) from None
-    return model, quantization_report(model, floats)
+    c, h, w = layers[last].out_shape
+    return finish_model(layers, floats, input_shape=model_input, num_classes=c * h * w,
+                        time_steps=int(time_steps), coding=coding, sigma=float(sigma), name=name,
+                        class_names=class_names)
 
 
 def write(model: rf.Model, path: str | os.PathLike) -> None:

@@ -34,7 +34,8 @@ import numpy as np
 
 from .. import format as rf
 
-from . import ConversionError, format_report, quantization_report, weighted_layer  # noqa: F401
+from . import (ConversionError, finish_model, format_report, quantization_report,  # noqa: F401
+               weighted_layer)
 
 __all__ = ["ConversionError", "convert_module", "quantization_report", "format_report", "write",
            "convert_checkpoint", "load_checkpoint"]
@@ -204,14 +205,9 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
             raise ConversionError(f"a {l.kind} follows the last weighted layer ({floats[-1][0]}); "
                                   "rsc's logits are that layer's output")
     k = layers[last].out_shape[0]
-    try:
-        model = rf.Model(input_shape=tuple(int(v) for v in input_shape), num_classes=k,
-                         time_steps=int(time_steps), coding=coding, sigma=float(sigma),
-                         layers=layers, name=name or "", class_names=class_names)
-        rf.validate(model)
-    except rf.FormatError as e:
-        raise ConversionError(str(e)) from None
-    return model, quantization_report(model, floats)
+    return finish_model(layers, floats, input_shape=tuple(int(v) for v in input_shape),
+                        num_classes=k, time_steps=int(time_steps), coding=coding,
+                        sigma=float(sigma), name=name or "", class_names=class_names)
 
 
 def write(model: rf.Model, path: str | os.PathLike) -> None:
