@@ -90,7 +90,7 @@ def _run_model(path: Path, x: np.ndarray, y: np.ndarray, args, out_dir: Path, lo
 
     # PREDICT
     ptsv = out_dir / f"{stem}_predict_n{args.predict_n}.tsv"
-    if args.fresh and ptsv.exists():
+    if args.fresh and not args.skip_predict and ptsv.exists():  # only what this run redoes
         ptsv.unlink()
     done = _read_tsv(ptsv)
     if not args.skip_predict:
@@ -120,7 +120,7 @@ def _run_model(path: Path, x: np.ndarray, y: np.ndarray, args, out_dir: Path, lo
     # CERTIFY
     kc = min(args.certify_count if args.certify_count is not None else k, len(x))
     ctsv = out_dir / f"{stem}_certify_n{args.n}.tsv"
-    if args.fresh and ctsv.exists():
+    if args.fresh and not args.skip_certify and ctsv.exists():
         ctsv.unlink()
     done = _read_tsv(ctsv)
     if not args.skip_certify:
@@ -220,10 +220,10 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
         "\"Base SNN, no noise\": one pass with u_t = x (`rsc_forward`). \"Base SNN under noise\": "
         "the fraction of all PREDICT noise passes (n per image) whose base classification is "
         "correct, i.e. the base classifier's accuracy under its own coding noise. PREDICT: "
-        "Cohen et al.'s smoothed prediction (two-sided binomial test, alpha = 0.001); abstentions "
-        "count as errors in its accuracy.",
+        "Cohen et al.'s smoothed prediction (two-sided binomial test, "
+        f"alpha = {args.alpha:g}); abstentions count as errors in its accuracy.",
         "",
-        "## Certified accuracy (CERTIFY, n0 = 100, alpha = 0.001)",
+        f"## Certified accuracy (CERTIFY, n0 = {args.n0}, alpha = {args.alpha:g})",
         "",
         "Laid out like Cohen et al.'s tables: the fraction of images whose certified class is "
         "correct with a radius of at least r (L2 norm, pixel space [0, 1]; abstentions count as "

@@ -1,0 +1,92 @@
+"""rsc.results (the script behind docs/results.md) on the small demo model: per-image TSVs equal
+to direct calls, resuming, --fresh discarding only what it redoes, and the tables computed from
+the TSVs (certified accuracy per radius, the dagger above the largest certifiable radius)."""
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rsc
+from rsc import results as R
+
+MODEL = R.REPO / "models" / "demo" / "fmnist_demo.rscm"
+
+
+def _run(tmp_path, *extra):
+    argv = ["--models", str(MODEL), "--count", "6", "--certify-count", "4", "--n", "1000",
+            "--n0", "20", "--predict-n", "50", "--threads", "1", "--out-dir", str(tmp_path),
+            "--md", str(tmp_path / "results.md"), "--quiet", *extra]
+    assert R.main(argv) == 0
+    return (tmp_path / "results.md").read_text()
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return (np.load(R.DEFAULT_IMAGES).astype(np.float32), np.load(R.DEFAULT_LABELS).astype(np.int64))
+
+
+def test_rows_equal_direct_calls(tmp_path, librsc, data):
+    x, y = data
+    _run(tmp_path)
+    m = rsc.load(MODEL)
+    pred = _rows(tmp_path / "fmnist_demo_predict_n50.tsv")
+    cert = _rows(tmp_path / "fmnist_demo_certify_n1000.tsv")
+    assert [int(r["idx"]) for r in pred] == list(range(6))
+    assert [int(r["idx"]) for r in cert] == list(range(4))
+    for r in pred:
+        i = int(r["idx"])
+        p = m.predict(x[i], n=50, alpha=0.001, seed=0, stream=i, threads=2)
+        assert (int(r["label"]), int(r["predict"]), int(r["count_top"])) == (y[i], p.label, p.count_top)
+        assert int(r["count_label"]) == p.counts[y[i]]
+    for r in cert:
+        i = int(r["idx"])
+        c = m.certify(x[i], n0=20, n=1000, alpha=0.001, seed=0, stream=i, threads=2)
+        assert (int(r["predict"]), int(r["count"])) == (c.label, c.count_selected)
+        assert float(r["radius"]) == pytest.approx(c.radius, abs=5e-5)
+        assert int(r["correct"]) == int(c.label == y[i])
+
+
+def test_resume_and_fresh(tmp_path, librsc):
+    _run(tmp_path)
+    ctsv = tmp_path / "fmnist_demo_certify_n1000.tsv"
+    ptsv = tmp_path / "fmnist_demo_predict_n50.tsv"
+    first = _rows(ctsv)
+    _run(tmp_path, "--certify-count", "6")
+    again = _rows(ctsv)
+    assert [int(r["idx"]) for r in again] == list(range(6))
+    assert again[:4] == first  # kept as they were (times included): not recomputed
+    # --fresh discards only the TSVs this run redoes: PREDICT here, the CERTIFY rows stay.
+    ptsv.write_text(ptsv.read_text() + "99\t0\t0\t1\t0.1\t0\t50\t50\t50\n")  # a row to discard
+    _run(tmp_path, "--fresh", "--skip-certify")
+    assert [int(r["idx"]) for r in _rows(ptsv)] == list(range(6))
+    assert _rows(ctsv) == again
+
+
+def test_tables_from_tsvs(tmp_path, librsc):
+    md = _run(tmp_path)
+    cert = _rows(tmp_path / "fmnist_demo_certify_n1000.tsv")
+    # Hand-made rows with known radii replace the computed ones: the table must follow them.
+    radii = ["0.1000", "0.3000", "0.0000", "0.2400"]
+    correct = [1, 1, 0, 1]
+    for r, rad, ok in zip(cert, radii, correct):
+        r["radius"], r["correct"] = rad, str(ok)
+        r["predict"] = r["label"] if ok else str((int(r["label"]) + 1) % 10)
+    with open(tmp_path / "fmnist_demo_certify_n1000.tsv", "w") as f:
+        f.write("\t".join(R.CERT_COLS) + "\n")
+        f.writelines("\t".join(r[c] for c in R.CERT_COLS) + "\n" for r in cert)
+    md = _run(tmp_path, "--skip-predict", "--skip-certify")
+    row = next(line for line in md.splitlines() if re.match(r"\| 0\.25 \| 1,000 \| 4 \|", line))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # r = 0: 3 of 4 correct; r = 0.25: one (0.30); r >= 0.5: none, above the largest radius at
+    # n = 1000 (sigma_eff 0.125 * PhiInv(0.001^(1/1000)) = 0.31): marked with the dagger.
+    assert cells[3:8] == ["75.0%", "25.0%", "0.0%†", "0.0%†", "0.0%†"]
+    assert cells[8] == "0.0%"  # abstain
+    assert "n0 = 20, alpha = 0.001" in md
