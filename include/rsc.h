@@ -83,7 +83,11 @@ typedef enum rsc_coding {
 typedef struct rsc_model rsc_model;
 
 /* Progress of a long call: done in [0, 1]. Return false to cancel (the call then returns
- * RSC_E_CANCELLED). Called on the calling thread, between chunks of passes. */
+ * RSC_E_CANCELLED). Called on the calling thread, between chunks of passes.
+ *
+ * Threads (num_threads in the params below): 0 = the library default (rsc_set_num_threads);
+ * any other value is used as given, capped at 1024 and at the number of passes. The results do
+ * not depend on it. */
 typedef bool (*rsc_progress_fn)(float done, void *user);
 
 /* Like POSIX `struct stat` and stat(), the struct and the function share a name: write

@@ -1,15 +1,18 @@
 """The Model class: numpy arrays in, dataclasses out, RSCError subclasses on failure."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import operator
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
 from . import _native
-from .errors import from_status
+from .errors import InvalidArgumentError, from_status
 
 CODINGS = {0: "direct", 1: "gaussian", 2: "gaussian-shared", 3: "poisson"}
 
@@ -89,10 +92,42 @@ def _check(status: int) -> None:
         raise from_status(status, _native.lib().rsc_last_error().decode("utf-8", "replace"))
 
 
-def _progress(fn: Optional[Callable[[float], bool]]):
-    if fn is None:
-        return _native.c_progress()
-    return _native.c_progress(lambda done, _user: bool(fn(done) is not False))
+def _int(name: str, v, hi: int, lo: int = 0) -> int:
+    """v as an int in [lo, hi]: ctypes would silently wrap anything outside its field."""
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {type(v).__name__}") from None
+    if not lo <= i <= hi:
+        raise InvalidArgumentError(f"{name} is {i}, it must be in [{lo}, {hi}]"
+                                   + (" (0: the library default)" if name == "threads" else ""),
+                                   InvalidArgumentError.status)
+    return i
+
+
+_U32, _U64 = 2**32 - 1, 2**64 - 1
+
+
+class _Progress:
+    """The C progress callback around fn(done) -> bool: a false result (None continues) cancels
+    the call. An exception in fn (KeyboardInterrupt too) cancels it and is re-raised by
+    `raise_pending` after the C call returns, instead of dying inside ctypes."""
+
+    def __init__(self, fn: Optional[Callable[[float], bool]]):
+        self.fn, self.error = fn, None
+        self.c = _native.c_progress(self._call) if fn is not None else _native.c_progress()
+
+    def _call(self, done: float, _user) -> bool:
+        try:
+            r = self.fn(done)
+            return r is None or bool(r)
+        except BaseException as e:  # KeyboardInterrupt too: re-raised by raise_pending
+            self.error = e
+            return False
+
+    def raise_pending(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def version() -> str:
@@ -101,7 +136,8 @@ def version() -> str:
 
 def set_num_threads(n: int) -> None:
     """Threads for calls that pass threads=0 (0 = all hardware threads)."""
-    _check(_native.lib().rsc_set_num_threads(int(n)))
+    # The int's range only: the library itself rejects negative counts.
+    _check(_native.lib().rsc_set_num_threads(_int("threads", n, 2**31 - 1, -2**31)))
 
 
 def load(path: str | os.PathLike) -> "Model":
@@ -109,12 +145,21 @@ def load(path: str | os.PathLike) -> "Model":
 
 
 class Model:
-    """A loaded .rscm model; thread-safe, released by close() or when garbage collected."""
+    """A loaded .rscm model; thread-safe, released by close() or when garbage collected.
+
+    close() may be called from any thread at any time: calls in flight finish on the model, and
+    the last of them releases it. Copies and pickles load the file again (`path`)."""
 
     def __init__(self, path: str | os.PathLike):
         self._lib = _native.lib()
+        self._lock = threading.Lock()
+        self._handle, self._users, self._closed = None, 0, False
+        raw_path = os.fsencode(path)
+        if b"\0" in raw_path:
+            raise ValueError(f"embedded null byte in the model path {path!r}")
+        self.path = os.path.abspath(os.fsdecode(raw_path))
         handle = ctypes.c_void_p()
-        _check(self._lib.rsc_load(os.fsencode(path), ctypes.byref(handle)))
+        _check(self._lib.rsc_load(raw_path, ctypes.byref(handle)))
         self._handle = handle
         raw = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
         _check(self._lib.rsc_model_info(self._handle, ctypes.byref(raw)))
@@ -127,9 +172,30 @@ class Model:
             num_layers=raw.num_layers)
 
     def close(self) -> None:
-        if getattr(self, "_handle", None):
-            self._lib.rsc_free(self._handle)
-            self._handle = None
+        if getattr(self, "_lock", None) is None:  # __init__ failed before there was a handle
+            return
+        with self._lock:
+            self._closed = True
+            self._free_if_unused()
+
+    def _free_if_unused(self) -> None:  # with the lock held
+        if self._closed and not self._users and self._handle is not None:
+            handle, self._handle = self._handle, None
+            self._lib.rsc_free(handle)
+
+    @contextlib.contextmanager
+    def _use(self):
+        """The handle for one C call; close() waits for the call's end before freeing it."""
+        with self._lock:
+            if self._closed or self._handle is None:
+                raise ValueError("model is closed")
+            self._users += 1
+        try:
+            yield self._handle
+        finally:
+            with self._lock:
+                self._users -= 1
+                self._free_if_unused()
 
     def __enter__(self) -> "Model":
         return self
@@ -140,10 +206,8 @@ class Model:
     def __del__(self) -> None:
         self.close()
 
-    def _ptr(self):
-        if not self._handle:
-            raise ValueError("model is closed")
-        return self._handle
+    def __reduce__(self):
+        return (Model, (self.path,))
 
     @staticmethod
     def _floats(x) -> np.ndarray:
@@ -154,36 +218,54 @@ class Model:
         T-averaged logits (float32, shape (K,))."""
         u = self._floats(inputs)
         logits = np.zeros(self.info.num_classes, dtype=np.float32)
-        _check(self._lib.rsc_forward(self._ptr(), u.ctypes.data_as(_native._f32p), u.size,
-                                     logits.ctypes.data_as(_native._f32p), logits.size))
+        with self._use() as h:
+            _check(self._lib.rsc_forward(h, u.ctypes.data_as(_native._f32p), u.size,
+                                         logits.ctypes.data_as(_native._f32p), logits.size))
         return logits
 
     def predict(self, x, n: int = 100_000, alpha: float = 0.001, seed: int = 0, stream: int = 0,
                 threads: int = 0, progress: Optional[Callable[[float], bool]] = None) -> Prediction:
-        """Smoothed prediction of one input (d values); label -1 means abstain."""
+        """Smoothed prediction of one input (d values); label -1 means abstain.
+
+        threads: 0 = the library default (`set_num_threads`); results do not depend on it.
+        progress(done), done in [0, 1], runs between chunks of passes on this thread: a false
+        result cancels (CancelledError), None continues, an exception it raises propagates."""
         xs = self._floats(x)
         counts = np.zeros(self.info.num_classes, dtype=np.uint64)
         p = self._lib.rsc_predict_default_params()
-        p.n, p.alpha, p.seed, p.stream, p.num_threads = n, alpha, seed, stream, threads
-        p.progress = _progress(progress)
+        p.n, p.alpha = _int("n", n, _U64), alpha
+        p.seed, p.stream = _int("seed", seed, _U64), _int("stream", stream, _U64)
+        p.num_threads = _int("threads", threads, _U32)
+        cb = _Progress(progress)
+        p.progress = cb.c
         p.counts = counts.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
         out = _native.Prediction(struct_size=ctypes.sizeof(_native.Prediction))
-        _check(self._lib.rsc_predict(self._ptr(), xs.ctypes.data_as(_native._f32p), xs.size,
-                                     ctypes.byref(p), ctypes.byref(out)))
+        with self._use() as h:
+            status = self._lib.rsc_predict(h, xs.ctypes.data_as(_native._f32p), xs.size,
+                                           ctypes.byref(p), ctypes.byref(out))
+        cb.raise_pending()
+        _check(status)
         return Prediction(out.label, out.top, out.runner_up, out.count_top, out.count_runner_up,
                           out.p_value, counts.astype(np.int64))
 
     def certify(self, x, n0: int = 100, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
                 stream: int = 0, threads: int = 0,
                 progress: Optional[Callable[[float], bool]] = None) -> Certificate:
-        """Certified prediction of one input (d values) with its L2 radius; label -1 = abstain."""
+        """Certified prediction of one input (d values) with its L2 radius; label -1 = abstain.
+        threads and progress as in `predict`."""
         xs = self._floats(x)
         p = self._lib.rsc_certify_default_params()
-        p.n0, p.n, p.alpha, p.seed, p.stream, p.num_threads = n0, n, alpha, seed, stream, threads
-        p.progress = _progress(progress)
+        p.n0, p.n, p.alpha = _int("n0", n0, _U64), _int("n", n, _U64), alpha
+        p.seed, p.stream = _int("seed", seed, _U64), _int("stream", stream, _U64)
+        p.num_threads = _int("threads", threads, _U32)
+        cb = _Progress(progress)
+        p.progress = cb.c
         out = _native.Certificate(struct_size=ctypes.sizeof(_native.Certificate))
-        _check(self._lib.rsc_certify(self._ptr(), xs.ctypes.data_as(_native._f32p), xs.size,
-                                     ctypes.byref(p), ctypes.byref(out)))
+        with self._use() as h:
+            status = self._lib.rsc_certify(h, xs.ctypes.data_as(_native._f32p), xs.size,
+                                           ctypes.byref(p), ctypes.byref(out))
+        cb.raise_pending()
+        _check(status)
         return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower, out.radius)
 
     # ---- data sets --------------------------------------------------------------------------

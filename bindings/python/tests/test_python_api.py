@@ -77,6 +77,86 @@ def test_closed_model_and_context_manager():
         m.forward(np.zeros(4 * 784))
 
 
+def test_close_races_and_in_flight_calls():
+    """close() from several threads at once frees the model once (a double free crashed the
+    process); close() during a call lets the call finish, and later calls say "closed"."""
+    import threading
+    x = np.load(DEMO / "test_images.npy")[0]
+    for _ in range(50):
+        m = rsc.load(DEMO / "fmnist_demo.rscm")
+        barrier = threading.Barrier(4)
+
+        def close():
+            barrier.wait()
+            m.close()
+        ts = [threading.Thread(target=close) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert m._handle is None
+    m = rsc.load(DEMO / "fmnist_demo.rscm")
+    expect = m.predict(x, n=3000, seed=1, threads=1)
+    started, result = threading.Event(), []
+
+    def slow():
+        result.append(m.predict(x, n=3000, seed=1, threads=1,
+                                progress=lambda f: started.set() or True))
+    t = threading.Thread(target=slow)
+    t.start()
+    started.wait()
+    m.close()
+    t.join()
+    assert len(result) == 1 and np.array_equal(result[0].counts, expect.counts)
+    assert m._handle is None
+    with pytest.raises(ValueError, match="closed"):
+        m.predict(x, n=10)
+
+
+def test_copies_and_pickles_load_the_file_again(demo):
+    import copy
+    import pickle
+    x = np.load(DEMO / "test_images.npy")[0]
+    expect = demo.certify(x, n0=20, n=500, seed=2)
+    for other in (copy.copy(demo), copy.deepcopy(demo), pickle.loads(pickle.dumps(demo))):
+        assert other._handle is not None and other._handle.value != demo._handle.value
+        assert other.info == demo.info and other.path == demo.path
+        other.close()
+        assert demo.certify(x, n0=20, n=500, seed=2) == expect  # the original is untouched
+
+
+@pytest.mark.parametrize("kw", [dict(threads=-1), dict(threads=2**32), dict(n=2**64 + 100),
+                                dict(n=-5), dict(seed=-1), dict(stream=2**64 + 3)])
+def test_out_of_range_integers_are_errors_not_wrapped(demo, kw):
+    x = np.zeros(784, np.float32)
+    with pytest.raises(rsc.errors.InvalidArgumentError, match=next(iter(kw))):
+        demo.predict(x, **{"n": 10, **kw})
+    with pytest.raises(rsc.errors.InvalidArgumentError, match=next(iter(kw))):
+        demo.certify(x, **{"n0": 5, "n": 10, **kw})
+    with pytest.raises(TypeError, match="integer"):
+        demo.predict(x, n=10.0)
+    with pytest.raises(rsc.errors.InvalidArgumentError):
+        rsc.set_num_threads(2**32)
+
+
+def test_progress_callback_errors_propagate_and_falsy_cancels(demo):
+    x = np.load(DEMO / "test_images.npy")[0]
+    with pytest.raises(ZeroDivisionError):
+        demo.predict(x, n=5000, progress=lambda f: 1 / 0)
+    with pytest.raises(KeyboardInterrupt):
+        demo.certify(x, n0=10, n=5000, progress=lambda f: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(rsc.errors.CancelledError):
+        demo.predict(x, n=5000, progress=lambda f: np.bool_(False))
+    calls = []
+    demo.predict(x, n=5000, progress=calls.append)  # returns None: runs to the end
+    assert calls and calls[0] == 0.0
+
+
+def test_model_path_with_nul_is_rejected():
+    with pytest.raises(ValueError, match="null byte"):
+        rsc.load(str(DEMO / "fmnist_demo.rscm") + "\0/etc/passwd")
+
+
 def test_library_not_found_says_what_it_tried(tmp_path):
     code = "import rsc\ntry:\n    rsc.load('x')\nexcept OSError as e:\n    print(e)\n"
     env = dict(os.environ, RSC_LIBRARY=str(tmp_path / "nolib.so"))
