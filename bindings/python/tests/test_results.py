@@ -12,12 +12,17 @@ import pytest
 import rsc
 from rsc import results as R
 
-MODEL = R.REPO / "models" / "demo" / "fmnist_demo.rscm"
+# The checkout's files, not R.REPO's: the suite also runs on the installed package.
+REPO = Path(__file__).resolve().parents[3]
+MODEL = REPO / "models" / "demo" / "fmnist_demo.rscm"
+IMAGES = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
+LABELS = REPO / "models" / "data" / "fmnist_test_1000_labels.npy"
 
 
 def _run(tmp_path, *extra):
-    argv = ["--models", str(MODEL), "--count", "6", "--certify-count", "4", "--n", "1000",
-            "--n0", "20", "--predict-n", "50", "--threads", "1", "--out-dir", str(tmp_path),
+    argv = ["--models", str(MODEL), "--images", str(IMAGES), "--labels", str(LABELS),
+            "--count", "6", "--certify-count", "4", "--n", "1000", "--n0", "20",
+            "--predict-n", "50", "--threads", "1", "--out-dir", str(tmp_path),
             "--md", str(tmp_path / "results.md"), "--quiet", *extra]
     assert R.main(argv) == 0
     return (tmp_path / "results.md").read_text()
@@ -30,8 +35,7 @@ def _rows(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def data():
-    return (np.load(R.DEFAULT_IMAGES).astype(np.float32),
-            np.load(R.DEFAULT_LABELS).astype(np.int64))
+    return np.load(IMAGES).astype(np.float32), np.load(LABELS).astype(np.int64)
 
 
 def test_rows_equal_direct_calls(tmp_path, librsc, data):
