@@ -109,11 +109,12 @@ func loadData(_ path: String, labels: String?, model: Model, start: Int, count: 
         throw CLIError("\(path): samples have shape \(data.shape) (\(per) values), the model takes \(model.info.inputShape) = \(model.info.inputShape.count)")
     }
     guard start <= data.count else { throw CLIError("--start \(start) is past the \(data.count) samples of \(path)") }
-    return (data, start..<min(data.count, start + (count ?? data.count)))
+    return (data, start..<(start + min(count ?? data.count, data.count - start)))
 }
 
 func run(_ args: [String]) throws {
     guard let command = args.first else { throw CLIError(usage) }
+    if command == "-h" || command == "--help" { throw CLIError(usage, exitCode: 0) }
     let o = try Options(args.dropFirst())
     switch command {
     case "info":
@@ -122,6 +123,18 @@ func run(_ args: [String]) throws {
     case "predict", "certify":
         guard o.positional.count == 2 else { throw CLIError("usage: rsc-cli \(command) MODEL DATA [options]") }
         let model = try Model(path: o.positional[0])
+        let predictParameters = PredictParameters(n: o.n, alpha: o.alpha, seed: o.seed, threads: o.threads)
+        let certifyParameters = CertifyParameters(n0: o.n0, n: o.n, alpha: o.alpha, seed: o.seed, threads: o.threads)
+        do {  // option errors before reading the data or writing any output
+            if command == "certify" {
+                _ = try model.certificateScale()
+                try certifyParameters.validate()
+            } else {
+                try predictParameters.validate()
+            }
+        } catch let e as RSCError {
+            throw CLIError("rsc-cli: \(e.message)")
+        }
         let (data, range) = try loadData(o.positional[1], labels: o.labels, model: model, start: o.start, count: o.count)
         let d = model.info.inputShape.count
         var summary = Summary(radii: o.radii)
@@ -132,13 +145,15 @@ func run(_ args: [String]) throws {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let predicted: Int, radius: Double
             if command == "certify" {
-                let c = try model.certify(x, parameters: CertifyParameters(n0: o.n0, n: o.n, alpha: o.alpha, seed: o.seed,
-                                                                             stream: UInt64(i), threads: o.threads))
+                var p = certifyParameters
+                p.stream = UInt64(i)
+                let c = try model.certify(x, parameters: p)
                 (predicted, radius) = (c.label ?? -1, c.radius)
             } else {
-                let p = try model.predict(x, parameters: PredictParameters(n: o.n, alpha: o.alpha, seed: o.seed,
-                                                                           stream: UInt64(i), threads: o.threads))
-                (predicted, radius) = (p.label ?? -1, 0)
+                var p = predictParameters
+                p.stream = UInt64(i)
+                let r = try model.predict(x, parameters: p)
+                (predicted, radius) = (r.label ?? -1, 0)
             }
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let correct = label < 0 ? -1 : (predicted == label ? 1 : 0)
@@ -192,7 +207,8 @@ struct Summary {
 do {
     try run(Array(CommandLine.arguments.dropFirst()))
 } catch let e as CLIError {
-    FileHandle.standardError.write(Data((e.message + "\n").utf8))
+    // Help that was asked for goes to stdout; usage errors to stderr.
+    (e.exitCode == 0 ? FileHandle.standardOutput : FileHandle.standardError).write(Data((e.message + "\n").utf8))
     exit(e.exitCode)
 } catch let e as RSCError {
     FileHandle.standardError.write(Data(("rsc-cli: \(e.message)\n").utf8))

@@ -29,6 +29,11 @@ public struct Dataset {
             throw DataError.unsupported(file: imagePath, detail:
                 "images need shape (N, ...) with at least 2 axes, got \(shapeText(img.shape))")
         }
+        // With no samples the file's own size check multiplies by 0: the sample size must fit on
+        // its own, or users of `shape` overflow.
+        guard byteCount(Array(img.shape.dropFirst()), itemSize: 1) != nil else {
+            throw DataError.unsupported(file: imagePath, detail: "samples of shape \(shapeText(Array(img.shape.dropFirst()))) are too large")
+        }
         let values = img.floats(scaleUInt8: true)
         let count = img.shape[0]
 

@@ -31,8 +31,7 @@ extension Model {
     public func predict(_ x: UnsafeBufferPointer<Float>, parameters p: PredictParameters,
                  progress: ProgressHandler?) throws -> Prediction {
         try checkInput(x)
-        try checkPasses(p.n, name: "n")
-        try checkAlpha(p.alpha)
+        try p.validate()
         let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads, passes: p.n)
         let counts = try counter.count(.predict, passes: p.n) { progress?(Double($0) / Double(p.n)) ?? true }
         // Top two by count, lowest index first on ties.
@@ -45,13 +44,9 @@ extension Model {
 
     public func certify(_ x: UnsafeBufferPointer<Float>, parameters p: CertifyParameters,
                  progress: ProgressHandler?) throws -> Certificate {
-        guard let sigmaEff = info.sigmaEffective else {
-            throw RSCError.unsupported("certify needs gaussian or gaussian-shared coding; this model uses \(info.coding.name) coding, which gives no certificate (use predict)")
-        }
+        let sigmaEff = try certificateScale()
         try checkInput(x)
-        try checkPasses(p.n0, name: "n0")
-        try checkPasses(p.n, name: "n")
-        try checkAlpha(p.alpha)
+        try p.validate()
         let total = Double(p.n0) + Double(p.n)
         let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads,
                                       passes: max(p.n0, p.n))
@@ -84,13 +79,43 @@ extension Model {
         try InputCheck.values(x, name: "x")
     }
 
-    private func checkPasses(_ n: Int, name: String) throws {
-        guard n >= 1 else { throw RSCError.invalidArgument("\(name) is \(n), at least 1 pass is needed") }
-        guard n <= Limits.maxPasses else { throw RSCError.invalidArgument("\(name) is \(n), more than \(Limits.maxPasses)") }
+    /// sigma_eff, the radius scale of certify, or the error certify gives on a model whose coding
+    /// has no certificate (direct, poisson).
+    public func certificateScale() throws -> Double {
+        guard let sigmaEff = info.sigmaEffective else {
+            throw RSCError.unsupported("certify needs gaussian or gaussian-shared coding; this model uses \(info.coding.name) coding, which gives no certificate (use predict)")
+        }
+        return sigmaEff
     }
+}
 
-    private func checkAlpha(_ alpha: Double) throws {
-        guard alpha > 0, alpha < 1 else { throw RSCError.invalidArgument("alpha is \(alpha), it must lie in (0, 1)") }
+/// The argument checks of predict and certify, callable before any work (the CLI checks its
+/// options before it reads a data set).
+private func checkPasses(_ n: Int, name: String) throws {
+    guard n >= 1 else { throw RSCError.invalidArgument("\(name) is \(n), at least 1 pass is needed") }
+    guard n <= Limits.maxPasses else { throw RSCError.invalidArgument("\(name) is \(n), more than \(Limits.maxPasses)") }
+}
+
+private func checkCommon(alpha: Double, threads: Int) throws {
+    guard alpha > 0, alpha < 1 else { throw RSCError.invalidArgument("alpha is \(alpha), it must lie in (0, 1)") }
+    guard threads >= 0 else { throw RSCError.invalidArgument("threads is \(threads), it must be >= 0") }
+}
+
+extension PredictParameters {
+    /// Throws the error predict would give for these parameters.
+    public func validate() throws {
+        try checkPasses(n, name: "n")
+        try checkCommon(alpha: alpha, threads: threads)
+    }
+}
+
+extension CertifyParameters {
+    /// Throws the error certify would give for these parameters (the model's coding aside:
+    /// `Model.certificateScale`).
+    public func validate() throws {
+        try checkPasses(n0, name: "n0")
+        try checkPasses(n, name: "n")
+        try checkCommon(alpha: alpha, threads: threads)
     }
 }
 
@@ -108,7 +133,6 @@ struct VoteCounter {
 
     init(model: Model, x: UnsafeBufferPointer<Float>, seed: UInt64, stream: UInt64, threads requested: Int,
          passes: Int) throws {
-        guard requested >= 0 else { throw RSCError.invalidArgument("threads is \(requested), it must be >= 0") }
         let fallback = Model.defaultThreadCount > 0 ? Model.defaultThreadCount : Int(rsck_max_threads())
         // More threads than passes would only idle.
         threads = max(1, min(requested > 0 ? requested : fallback, passes, 1024))

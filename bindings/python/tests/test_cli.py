@@ -71,3 +71,39 @@ def test_errors_exit_nonzero_with_message(tmp_path):
     assert out.returncode == 2 and "--n" in out.stderr
     out = run("info", REPO / "README.md")
     assert out.returncode == 1 and "magic" in out.stderr
+
+
+def test_bad_options_fail_before_any_output(tmp_path):
+    """Option errors exit 2 before the data is read or the TSV header written, so a redirected
+    output is never left with a header only."""
+    direct = REPO / "Tests" / "Fixtures" / "direct_mlp.rscm"
+    cases = [(DEMO / "fmnist_demo.rscm", "certify", ["--n", 0], "n is 0"),
+             (DEMO / "fmnist_demo.rscm", "certify", ["--n0", 0], "n0 is 0"),
+             (DEMO / "fmnist_demo.rscm", "predict", ["--alpha", "nan"], "alpha is nan"),
+             (DEMO / "fmnist_demo.rscm", "predict", ["--alpha", 1], "alpha is 1"),
+             (direct, "certify", [], "no certificate")]
+    for model, cmd, opts, msg in cases:
+        out = run(cmd, model, tmp_path / "not-read.npy", *opts)
+        assert (out.returncode, out.stdout) == (2, ""), (cmd, opts, out)
+        assert msg in out.stderr
+
+
+def test_hostile_shapes_and_ranges_do_not_trap(tmp_path):
+    # No samples, each of 2^64 values: the file's size check multiplies by 0 and passes.
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }"
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    huge = tmp_path / "zero_huge.npy"
+    huge.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    out = run("predict", DEMO / "fmnist_demo.rscm", huge)
+    assert out.returncode == 1 and "too large" in out.stderr, out
+    # --start + --count past Int.max: the last two images, not an overflow trap.
+    out = run("predict", DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--n", 50,
+              "--start", len(np.load(DEMO / "test_images.npy")) - 2, "--count", 2**63 - 1)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip().splitlines()) == 3
+
+
+def test_help_goes_to_stdout():
+    for args in (["--help"], ["-h"], ["certify", "--help"]):
+        out = run(*args)
+        assert out.returncode == 0 and out.stdout.startswith("usage: rsc-cli") and not out.stderr
