@@ -10,6 +10,9 @@ standard library are used.
 
 The writer validates the model with the same rules as the reader and raises `FormatError` (a
 `ValueError`) naming the field and layer at fault; it never writes a file the reader rejects.
+The runtime can still refuse a valid file it cannot run exactly in its integer kernel (pooled
+spike counts above 65535, thresholds or biases beyond 32-bit fixed point: docs/kernel.md);
+`rsc.load` says why, and `python3 -m rsc.convert` checks every file it writes that way.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ MAX_DIM = 65535
 MAX_KERNEL = 64
 MAX_STRIDE = 64
 MAX_ELEMENTS = 1 << 24
+MAX_TOTAL_ELEMENTS = 1 << 26  # all layers' outputs together
+MAX_SIGMA = 1e4
 MAX_WEIGHT_BYTES = 1 << 28
 MAX_STRING = 4096
 
@@ -97,6 +102,17 @@ class FormatError(ValueError):
 def _f32(x) -> float:
     """The float32 value a file stores for `x`, as a Python float."""
     return float(np.float32(x)) + 0.0  # + 0.0 turns -0.0 into +0.0 (unused fields are zero)
+
+
+def _integer(v, what: str) -> int:
+    """v as an int; a float with a fraction (time_steps=2.7) is an error, not truncated."""
+    try:
+        i = int(v)
+    except (TypeError, ValueError):
+        raise FormatError(f"{what} must be an integer, got {v!r}") from None
+    if i != v:
+        raise FormatError(f"{what} must be an integer, got {v!r}")
+    return i
 
 
 def _shape3(s, what: str) -> tuple[int, int, int]:
@@ -201,8 +217,8 @@ class Model:
 
     def __post_init__(self) -> None:
         self.input_shape = _shape3(self.input_shape, "input_shape")
-        self.num_classes = int(self.num_classes)
-        self.time_steps = int(self.time_steps)
+        self.num_classes = _integer(self.num_classes, "num_classes")
+        self.time_steps = _integer(self.time_steps, "time_steps")
         self.sigma = _f32(self.sigma)
         self.layers = list(self.layers)
         if self.class_names is None:
@@ -332,6 +348,9 @@ def _pool(kind, in_shape, k, stride, padding) -> Layer:
     stride = kernel if stride is None else _pair(stride, "stride")
     padding = _pair(padding, "padding")
     oh, ow = _out_hw((h, w), kernel, stride, padding)
+    if oh < 1 or ow < 1:
+        raise FormatError(f"a {kernel[0]}x{kernel[1]} window (padding {padding}) does not fit the "
+                          f"{h}x{w} input")
     return Layer(kind, (c, h, w), (c, oh, ow), kernel=kernel, stride=stride, padding=padding)
 
 
@@ -397,7 +416,10 @@ def _finite(x: float) -> bool:
 def _check_string(s: str, what: str) -> bytes:
     if not isinstance(s, str):
         raise FormatError(f"{what} must be a str, got {type(s).__name__}")
-    b = s.encode("utf-8")
+    try:
+        b = s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise FormatError(f"{what} is not valid UTF-8 text: {e.reason} at {e.start}") from None
     if b"\x00" in b:
         raise FormatError(f"{what} contains a NUL byte")
     if len(b) > MAX_STRING:
@@ -430,6 +452,8 @@ def validate(model: Model) -> None:
         if not (_finite(sigma) and sigma > 0):
             raise FormatError(f"sigma must be finite and > 0 for coding {model.coding!r}, "
                               f"got {sigma}")
+        if sigma > MAX_SIGMA:
+            raise FormatError(f"sigma is {sigma}, more than {MAX_SIGMA:g}")
     elif sigma != 0:
         raise FormatError(f"sigma must be 0 for coding {model.coding!r}, got {sigma}")
     _check_string(model.name, "name")
@@ -443,10 +467,20 @@ def validate(model: Model) -> None:
     shape = model.input_shape
     weighted = [i for i, l in enumerate(model.layers) if isinstance(l, Layer) and l.weighted]
     last_weighted = weighted[-1] if weighted else None
+    total = 0
+    memory = model.input_shape  # the map as laid out in memory: a flatten only relabels it
     for i, layer in enumerate(model.layers):
         if not isinstance(layer, Layer):
             raise FormatError(f"layer {i}: expected a Layer, got {type(layer).__name__}")
         _validate_layer(i, layer, shape, is_last_weighted=(i == last_weighted))
+        total += int(np.prod(layer.out_shape))
+        if total > MAX_TOTAL_ELEMENTS:
+            raise FormatError(f"layers 0...{i} produce {total} elements per step, more than "
+                              f"2^26")
+        if layer.kind in POOLS and tuple(layer.in_shape) != tuple(memory):
+            raise FormatError(f"layer {i} ({layer.kind}): pooling a flattened vector")
+        if layer.kind != "flatten":
+            memory = layer.out_shape
         shape = layer.out_shape
     if last_weighted is None:
         raise FormatError("model has no weighted layer (conv2d or linear) to produce logits")

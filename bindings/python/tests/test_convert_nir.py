@@ -197,6 +197,55 @@ def test_errors_name_the_node():
         cn.convert_graph(g, dt=1, time_steps=2)
 
 
+def test_pool_too_large_names_the_node_and_input_shape_override():
+    rng = np.random.default_rng(0)
+    nodes = {"in": nir.Input(input_type=np.array([1, 6, 6])),
+             "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(size=(2, 1, 3, 3)),
+                                stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(2)),
+             "lif": nir.LIF(
+                 tau=np.full((2, 4, 4), 2.0), r=np.ones((2, 4, 4)), v_leak=np.zeros((2, 4, 4)),
+                 v_threshold=np.ones((2, 4, 4))),
+             "pool": nir.SumPool2d(kernel_size=np.array([8, 8]), stride=np.array([8, 8]),
+                                   padding=np.array([0, 0])),
+             "flat": nir.Flatten(input_type={"input": np.array([2, 1, 1])}, start_dim=0),
+             "fc": nir.Affine(weight=rng.normal(size=(3, 2)), bias=np.zeros(3)),
+             "out": nir.Output(output_type=np.array([3]))}
+    names = list(nodes)
+    g = nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=False)
+    with pytest.raises(ConversionError, match=r"node 'pool' \(SumPool2d\): a 8x8 window"):
+        cn.convert_graph(g, dt=1, time_steps=2)
+    a = nir.Affine(weight=rng.normal(size=(3, 16)), bias=np.zeros(3))
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 4, 4])),
+                            "f": nir.Flatten(input_type={"input": np.array([1, 4, 4])},
+                                             start_dim=0),
+                            "a": a, "out": nir.Output(output_type=np.array([3]))},
+                     edges=[("in", "f"), ("f", "a"), ("a", "out")], type_check=False)
+    m, _ = cn.convert_graph(g, dt=1, time_steps=2, input_shape=(4, 4))  # (H, W), as Input nodes
+    assert m.input_shape == (1, 4, 4)
+    with pytest.raises(ConversionError, match="input_shape"):
+        cn.convert_graph(g, dt=1, time_steps=2, input_shape=(1, 2, 2, 4))
+
+
+def test_cli_removes_a_file_the_runtime_refuses(tmp_path, capsys, librsc):
+    """A valid file the integer kernel cannot run exactly (a threshold 1e30 times the currents:
+    beyond 32-bit fixed point) fails the command, with the runtime's reason, and is removed."""
+    from rsc.convert.__main__ import main
+    rng = np.random.default_rng(0)
+    g = chain(nir.Affine(weight=1e-6 * rng.normal(size=(4, 6)), bias=np.zeros(4)),
+              lif(v_threshold=np.full(4, 1e30)),
+              nir.Affine(weight=rng.normal(size=(3, 4)), bias=np.zeros(3)))
+    path, out = tmp_path / "g.nir", tmp_path / "g.rscm"
+    nir.write(str(path), g)
+    assert main(["nir", str(path), "--out", str(out), "--dt", "1", "--time-steps", "2"]) == 1
+    assert "runtime refuses" in capsys.readouterr().err and not out.exists()
+    g = chain(nir.Affine(weight=rng.normal(size=(4, 6)), bias=np.zeros(4)), lif(),
+              nir.Affine(weight=rng.normal(size=(3, 4)), bias=np.zeros(3)))
+    nir.write(str(path), g)
+    assert main(["nir", str(path), "--out", str(out), "--dt", "1", "--time-steps", "2",
+                 "--input-shape", "6"]) == 0
+    assert "loads in librsc" in capsys.readouterr().out and out.exists()
+
+
 def test_cli_reports_errors(tmp_path, capsys):
     from rsc.convert.__main__ import main
     rng = np.random.default_rng(0)

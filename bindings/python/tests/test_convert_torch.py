@@ -165,6 +165,21 @@ def test_report_and_errors():
     ok = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(), torch.nn.Linear(16, 3))
     m, _ = ct.convert_module(ok, input_shape=(1, 4, 4), time_steps=2, coding="direct")
     assert [l.kind for l in m.layers] == ["flatten", "linear"] and m.sigma == 0
+    # Errors that surface in the format's checks still name the module, not only "layer i".
+    seq = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(8), rnn.LIF(),
+                              torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    with pytest.raises(ConversionError, match=r"module '1' \(BatchNorm2d\): 8 features .* 4 "):
+        ct.convert_module(seq, input_shape=(1, 4, 4), time_steps=2, coding="direct")
+    seq = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=3), rnn.LIF(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 8 * 8, 3))
+    with pytest.raises(ConversionError, match=r"module '0', layer 0 \(conv2d\): pad_h"):
+        ct.convert_module(seq, input_shape=(1, 4, 4), time_steps=2, coding="direct")
+    seq = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), rnn.LIF(), torch.nn.AvgPool2d(7),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with pytest.raises(ConversionError, match=r"module '2' \(AvgPool2d\): a 7x7 window"):
+        ct.convert_module(seq, input_shape=(1, 8, 8), time_steps=2, coding="direct")
+    m, _ = ct.convert_module(ok, input_shape=(4, 4), time_steps=2, coding="direct")  # (H, W)
+    assert m.input_shape == (1, 4, 4)
 
 
 def shipped_checkpoint():

@@ -474,6 +474,35 @@ def test_writer_rejects_invalid_models():
     bad(lambda m: m.layers.append(rf.avgpool2d(m.layers[-1].out_shape, 1)), "only flatten")
 
 
+def test_writer_applies_the_readers_limits_and_plan_rules():
+    """Files the runtime's loader refuses are not written: sigma and total-size limits, a pool of
+    a flattened vector; types that would be silently truncated or fail late are errors too."""
+    rng = np.random.default_rng(0)
+    flat = [("flatten",), ("linear", rng.normal(size=(3, 16)))]
+    with pytest.raises(rf.FormatError, match="sigma is 100000.0, more than 10000"):
+        rf.build_model((1, 4, 4), flat, time_steps=1, coding="gaussian", sigma=1e5)
+    assert rf.build_model((1, 4, 4), flat, time_steps=1, coding="gaussian", sigma=1e4)
+    with pytest.raises(rf.FormatError, match=r"layer 1 \(avgpool2d\): pooling a flattened"):
+        rf.build_model((1, 4, 4), [("flatten",), ("avgpool2d", 1),
+                                   ("linear", rng.normal(size=(3, 16)))],
+                       time_steps=1, coding="gaussian", sigma=0.5)
+    # A flatten of a vector keeps the memory layout: pooling after it is fine.
+    assert rf.build_model((16, 1, 1), [("flatten",), ("avgpool2d", 1),
+                                       ("linear", rng.normal(size=(3, 16)))],
+                          time_steps=1, coding="gaussian", sigma=0.5)
+    with pytest.raises(rf.FormatError, match=r"layers 0...4 produce 83886080 elements"):
+        rf.build_model((1, 4096, 4096), [("avgpool2d", 1, 1)] * 5 + [
+            ("avgpool2d", 64), ("flatten",), ("linear", np.ones((2, 4096)))],
+            time_steps=1, coding="gaussian", sigma=0.5)
+    with pytest.raises(rf.FormatError, match="time_steps must be an integer, got 2.7"):
+        rf.build_model((1, 4, 4), flat, time_steps=2.7, coding="gaussian", sigma=0.5)
+    with pytest.raises(rf.FormatError, match="name is not valid UTF-8"):
+        rf.build_model((1, 4, 4), flat, time_steps=1, coding="gaussian", sigma=0.5,
+                       name="\ud800")
+    with pytest.raises(rf.FormatError, match="a 8x8 window"):
+        rf.avgpool2d((1, 4, 4), 8)
+
+
 def test_writer_accepts_flatten_after_logits():
     model = rm.random_conv_snn(4)
     model.layers.append(rf.flatten(model.layers[-1].out_shape))

@@ -5,6 +5,8 @@ The submodules import torch / nir only when used; `ConversionError` is shared by
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .. import format as rf
@@ -14,6 +16,21 @@ __all__ = ["ConversionError", "quantization_report", "format_report"]
 
 class ConversionError(ValueError):
     """A network cannot be expressed as an .rscm model; the message names the node/module."""
+
+
+def input_shape3(shape, where: str) -> tuple[int, int, int]:
+    """An input shape (N,), (H, W) or (C, H, W) as rsc's (C, H, W)."""
+    try:
+        s = [int(v) for v in np.asarray(shape).reshape(-1)]
+    except (TypeError, ValueError):
+        raise ConversionError(f"{where}: {shape!r} is not a shape") from None
+    if len(s) == 1:
+        return (s[0], 1, 1)
+    if len(s) == 2:
+        return (1, s[0], s[1])
+    if len(s) == 3:
+        return (s[0], s[1], s[2])
+    raise ConversionError(f"{where} is {s}: rsc takes (N,), (H, W) or (C, H, W)")
 
 
 def weighted_layer(shape, pending: dict, neuron: dict, where: str) -> rf.Layer:
@@ -29,13 +46,19 @@ def weighted_layer(shape, pending: dict, neuron: dict, where: str) -> rf.Layer:
         raise ConversionError(f"{where}: {e}") from None
 
 
-def finish_model(layers: list[rf.Layer], floats: list[tuple[str, np.ndarray]], **fields):
+def finish_model(layers: list[rf.Layer], floats: list[tuple[str, np.ndarray]],
+                 sources: list[str], **fields):
     """The validated rf.Model of a converted layer list (`fields`: the Model's other fields) and
-    its quantization report."""
+    its quantization report. sources[i] names what layer i came from (the module or node), so
+    that an error about "layer i" names it."""
     try:
         model = rf.Model(layers=layers, **fields)
         rf.validate(model)
     except rf.FormatError as e:
+        m = re.match(r"layer (\d+) \((\w+)\): ", str(e))
+        if m and int(m[1]) < len(sources):
+            raise ConversionError(f"{sources[int(m[1])]}, {m[0][:-2]}: {str(e)[m.end():]}") \
+                from None
         raise ConversionError(str(e)) from None
     return model, quantization_report(model, floats)
 

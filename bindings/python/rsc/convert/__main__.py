@@ -4,12 +4,15 @@
     python3 -m rsc.convert nir net.nir --out net.rscm --dt 1e-4 --time-steps 8 [--coding gaussian --sigma 0.25]
 
 Prints the layers and the int8 quantization error per layer; exits 1 with a message naming the
-module or node when the network cannot be converted.
+module or node when the network cannot be converted. The written file is loaded once with the
+runtime (when librsc.so is found), which can refuse a valid file it cannot run exactly; such a
+file is removed again and the command fails with the runtime's reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import ConversionError, format_report
@@ -25,6 +28,22 @@ def _summary(model) -> str:
                 f"v_th {l.v_threshold:g}, v_reset {l.v_reset:g}, {l.reset} reset)"
         lines.append(f"  {i}: {l.kind} {l.in_shape} -> {l.out_shape}{extra}")
     return "\n".join(lines)
+
+
+def _runtime_check(path: str) -> tuple[bool, str]:
+    """(accepted, note): loads the file with librsc.so if the library can be found."""
+    from .. import _native
+    from ..errors import RSCError
+    from ..model import Model
+    try:
+        _native.lib()
+    except OSError:
+        return True, "not checked with the runtime: librsc.so not found (RSC_LIBRARY)"
+    try:
+        Model(path).close()
+    except RSCError as e:
+        return False, f"the runtime refuses the converted model: {e}"
+    return True, "loads in librsc"
 
 
 def main(argv=None) -> int:
@@ -46,6 +65,7 @@ def main(argv=None) -> int:
         q.add_argument("--name", default=None if q is t else "")
         q.add_argument("--class-names", default=None, help="comma-separated")
     a = p.parse_args(argv)
+    from .. import format as rf
     names = a.class_names.split(",") if a.class_names else None
     try:
         if a.source == "torch":
@@ -59,14 +79,18 @@ def main(argv=None) -> int:
             model, report = cn.convert_graph(a.graph, dt=a.dt, time_steps=a.time_steps,
                                              coding=a.coding, sigma=a.sigma, name=a.name,
                                              class_names=names, input_shape=a.input_shape)
-        from .. import format as rf
         rf.write_model(model, a.out)
-    except ConversionError as e:
+    except (ConversionError, rf.FormatError) as e:
         print(f"rsc.convert: {e}", file=sys.stderr)
+        return 1
+    ok, note = _runtime_check(a.out)
+    if not ok:
+        os.remove(a.out)
+        print(f"rsc.convert: {note}", file=sys.stderr)
         return 1
     print(_summary(model))
     print(format_report(report))
-    print(f"wrote {a.out}")
+    print(f"wrote {a.out} ({note})")
     return 0
 
 

@@ -40,8 +40,8 @@ from typing import Sequence
 import numpy as np
 
 from .. import format as rf
-from . import (ConversionError, finish_model, format_report, quantization_report,  # noqa: F401
-               weighted_layer)
+from . import (ConversionError, finish_model, format_report, input_shape3,  # noqa: F401
+               quantization_report, weighted_layer)
 
 __all__ = ["ConversionError", "convert_graph", "read_graph", "write", "format_report", "SUPPORTED"]
 
@@ -157,15 +157,7 @@ def _input_shape(name: str, node) -> tuple[int, int, int]:
     t = node.input_type.get("input") if isinstance(node.input_type, dict) else None
     if t is None:
         raise ConversionError(f"Input node {name!r} has no input_type shape")
-    s = [int(v) for v in np.asarray(t).reshape(-1)]
-    if len(s) == 1:
-        return (s[0], 1, 1)
-    if len(s) == 2:
-        return (1, s[0], s[1])
-    if len(s) == 3:
-        return (s[0], s[1], s[2])
-    raise ConversionError(f"Input node {name!r} has shape {s}: rsc takes (N,), (H, W) or "
-                          "(C, H, W)")
+    return input_shape3(t, f"the shape of Input node {name!r}")
 
 
 def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
@@ -189,10 +181,11 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
         raise ConversionError(f"coding {coding!r} needs sigma > 0")
     order = _chain(graph)
     nodes = graph.nodes
-    shape = tuple(int(v) for v in input_shape) if input_shape is not None \
+    shape = input_shape3(input_shape, "input_shape") if input_shape is not None \
         else _input_shape(order[0], nodes[order[0]])
     model_input = shape
     layers: list[rf.Layer] = []
+    sources: list[str] = []  # the node(s) each layer came from, for error messages
     floats: list[tuple[str, np.ndarray]] = []
     pending = None
 
@@ -206,6 +199,7 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
                       v_threshold=neuron["v_threshold"], v_reset=neuron["v_reset"])
         layer = weighted_layer(shape, pending, nk, f"node {pending['name']!r}")
         layers.append(layer)
+        sources.append(f"node {pending['name']!r}")
         floats.append((pending["name"], pending["w"]))
         shape = layer.out_shape
         pending = None
@@ -309,6 +303,7 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
                 layers.append(fn(shape, k, s, p))
             except rf.FormatError as e:
                 raise ConversionError(f"node {nname!r} ({kind}): {e}") from None
+            sources.append(f"node {nname!r}")
             shape = layers[-1].out_shape
         elif kind == "Flatten":
             flush()
@@ -326,6 +321,7 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
                                       "map (start_dim 0, end_dim -1) is supported")
             if shape[1:] != (1, 1):
                 layers.append(rf.flatten(shape))
+                sources.append(f"node {nname!r}")
                 shape = layers[-1].out_shape
         else:  # pragma: no cover  (Input / Output inside the chain were rejected by _chain)
             raise ConversionError(f"node {nname!r} ({kind}) cannot appear inside the chain")
@@ -348,7 +344,7 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
             raise ConversionError(f"a {l.kind} follows the last weighted layer "
                                   f"({floats[-1][0]}); rsc's logits are that layer's output")
     c, h, w = layers[last].out_shape
-    return finish_model(layers, floats, input_shape=model_input, num_classes=c * h * w,
+    return finish_model(layers, floats, sources, input_shape=model_input, num_classes=c * h * w,
                         time_steps=int(time_steps), coding=coding, sigma=float(sigma), name=name,
                         class_names=class_names)
 

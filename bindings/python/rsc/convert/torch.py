@@ -34,8 +34,8 @@ import numpy as np
 
 from .. import format as rf
 
-from . import (ConversionError, finish_model, format_report, quantization_report,  # noqa: F401
-               weighted_layer)
+from . import (ConversionError, finish_model, format_report, input_shape3,  # noqa: F401
+               quantization_report, weighted_layer)
 
 __all__ = ["ConversionError", "convert_module", "quantization_report", "format_report", "write",
            "convert_checkpoint", "load_checkpoint"]
@@ -58,6 +58,9 @@ def _modules(module, prefix: str = ""):
 def _fold_bn(w: np.ndarray, b: np.ndarray, bn, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not bn.track_running_stats or bn.running_mean is None:
         raise ConversionError(f"{where}: batch norm without running statistics cannot be folded")
+    if bn.num_features != w.shape[0]:
+        raise ConversionError(f"{where}: {bn.num_features} features after a layer of "
+                              f"{w.shape[0]} output channels")
     mean, var = _np(bn.running_mean), _np(bn.running_var)
     g = _np(bn.weight) if bn.weight is not None else np.ones_like(mean)
     beta = _np(bn.bias) if bn.bias is not None else np.zeros_like(mean)
@@ -97,8 +100,9 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
     elif sigma is None:
         raise ConversionError(f"coding {coding!r} needs sigma")
 
-    shape = tuple(int(v) for v in input_shape)
+    shape = input_shape = input_shape3(input_shape, "input_shape")
     layers: list[rf.Layer] = []
+    sources: list[str] = []  # the module(s) each layer came from, for error messages
     floats: list[tuple[str, np.ndarray]] = []  # (module name, float64 weight) per weighted layer
     pending = None  # a weighted layer waiting for its BN / neuron: dict(kind, name, w, b, ...)
 
@@ -111,8 +115,9 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
             nk = dict(neuron=neuron_module.neuron, reset=neuron_module.reset,
                       v_threshold=neuron_module.v_threshold, v_reset=neuron_module.v_reset,
                       tau=getattr(neuron_module, "tau", 0.0))
-        layer = weighted_layer(shape, pending, nk, pending["name"])
+        layer = weighted_layer(shape, pending, nk, f"module {pending['name']!r}")
         layers.append(layer)
+        sources.append(f"module {pending['name']!r}")
         floats.append((pending["name"], pending["w"]))
         shape = layer.out_shape
         pending = None
@@ -175,6 +180,7 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
                 layers.append(fn(shape, k, s, p))
             except rf.FormatError as e:
                 raise ConversionError(f"{where}: {e}") from None
+            sources.append(where)
             shape = layers[-1].out_shape
         elif isinstance(m, nn.Flatten):
             flush()
@@ -183,6 +189,7 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
                                       "supported")
             if shape[1:] != (1, 1):
                 layers.append(rf.flatten(shape))
+                sources.append(where)
                 shape = layers[-1].out_shape
         else:
             raise ConversionError(f"{where} is not supported by the rsc converter (supported: "
@@ -205,7 +212,7 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
             raise ConversionError(f"a {l.kind} follows the last weighted layer ({floats[-1][0]}); "
                                   "rsc's logits are that layer's output")
     k = layers[last].out_shape[0]
-    return finish_model(layers, floats, input_shape=tuple(int(v) for v in input_shape),
+    return finish_model(layers, floats, sources, input_shape=input_shape,
                         num_classes=k, time_steps=int(time_steps), coding=coding,
                         sigma=float(sigma), name=name or "", class_names=class_names)
 
