@@ -108,6 +108,9 @@ func loadData(_ path: String, labels: String?, model: Model, start: Int, count: 
     guard per == model.info.inputShape.count else {
         throw CLIError("\(path): samples have shape \(data.shape) (\(per) values), the model takes \(model.info.inputShape) = \(model.info.inputShape.count)")
     }
+    if let labels = data.labels, let i = labels.firstIndex(where: { $0 >= model.info.numClasses }) {
+        throw CLIError("label \(labels[i]) at index \(i) is not a class of the model (\(model.info.numClasses) classes)")
+    }
     guard start <= data.count else { throw CLIError("--start \(start) is past the \(data.count) samples of \(path)") }
     return (data, start..<(start + min(count ?? data.count, data.count - start)))
 }

@@ -49,7 +49,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .model import Certificate, Model, Prediction, _progress_bar
+from .model import Certificate, Model, Prediction, _labels, _progress_bar
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
@@ -170,9 +170,7 @@ def _dataset(images, labels, info) -> tuple[np.ndarray, Optional[np.ndarray]]:
         raise ValueError(f"expected an (N, ...) array of inputs with {info.input_len} values each "
                          f"(input shape {info.input_shape}), got shape {np.shape(images)}")
     if labels is not None:
-        labels = np.asarray(labels).reshape(-1).astype(np.int64)
-        if len(labels) != len(xs):
-            raise ValueError(f"{len(labels)} labels for {len(xs)} inputs")
+        labels = _labels(labels, len(xs), info.num_classes if info is not None else None)
     return xs, labels
 
 

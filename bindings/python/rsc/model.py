@@ -72,6 +72,18 @@ class Certificate:
         return self.label < 0
 
 
+def _labels(labels, count: int, num_classes: Optional[int]) -> np.ndarray:
+    """One int64 label per input; a value >= num_classes is an error (negative: unknown)."""
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if len(labels) != count:
+        raise ValueError(f"{len(labels)} labels for {count} inputs")
+    bad = np.flatnonzero(labels >= num_classes) if num_classes is not None else []
+    if len(bad):
+        raise ValueError(f"label {labels[bad[0]]} at index {bad[0]} is not a class of the model "
+                         f"({num_classes} classes)")
+    return labels
+
+
 def _progress_bar(total: int, enabled: bool, desc: str, initial: int = 0):
     """A tqdm bar when tqdm is installed (extra `progress`) and enabled, else a no-op."""
     if enabled:
@@ -299,9 +311,7 @@ class Model:
         import time
         xs = self._batch(xs)
         if labels is not None:
-            labels = np.asarray(labels).reshape(-1)
-            if len(labels) != len(xs):
-                raise ValueError(f"{len(labels)} labels for {len(xs)} inputs")
+            labels = _labels(labels, len(xs), self.info.num_classes)
         out = open(tsv, "w") if tsv is not None else None
         bar = _progress_bar(len(xs), progress, f"rsc {kind}")
         results = []

@@ -103,6 +103,15 @@ def test_hostile_shapes_and_ranges_do_not_trap(tmp_path):
     assert len(out.stdout.strip().splitlines()) == 3
 
 
+def test_labels_outside_the_models_classes_are_an_error(tmp_path):
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.array([3, 12, 0], np.int64))
+    images = tmp_path / "images.npy"
+    np.save(images, np.load(DEMO / "test_images.npy")[:3])
+    out = run("predict", DEMO / "fmnist_demo.rscm", images, "--labels", labels, "--n", 10)
+    assert out.returncode == 2 and "label 12 at index 1" in out.stderr and not out.stdout
+
+
 def test_help_goes_to_stdout():
     for args in (["--help"], ["-h"], ["certify", "--help"]):
         out = run(*args)

@@ -169,3 +169,13 @@ def test_library_not_found_says_what_it_tried(tmp_path):
     env["RSC_TEST_INSTALLED"] = "1"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "librsc.so not found" in out.stdout and "nolib.so" in out.stdout, out.stdout + out.stderr
+
+
+def test_batch_labels_must_be_classes_of_the_model(demo, images):
+    xs, ys = images
+    with pytest.raises(ValueError, match="label 10 at index 1 is not a class"):
+        demo.certify_batch(xs[:3], [1, 10, 2], n0=10, n=100, progress=False)
+    with pytest.raises(ValueError, match="2 labels for 3 inputs"):
+        demo.predict_batch(xs[:3], [1, 2], n=100, progress=False)
+    preds = demo.predict_batch(xs[:2], [-1, ys[1]], n=100, progress=False)  # -1: unknown
+    assert len(preds) == 2
