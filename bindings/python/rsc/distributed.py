@@ -49,7 +49,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .model import Certificate, Model, Prediction, _labels, _progress_bar
+from .errors import RSCError
+from .model import Certificate, Model, Prediction, _input_rows, _labels, _progress_bar
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
@@ -162,13 +163,7 @@ def _local_info(data: bytes, digest: str, model: ModelSource):
 
 
 def _dataset(images, labels, info) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    xs = np.asarray(images, dtype=np.float32)
-    if xs.ndim < 2:
-        raise ValueError(f"expected an (N, ...) array of inputs, got shape {xs.shape}")
-    xs = np.ascontiguousarray(xs.reshape(len(xs), -1))
-    if info is not None and xs.shape[1] != info.input_len:
-        raise ValueError(f"expected an (N, ...) array of inputs with {info.input_len} values each "
-                         f"(input shape {info.input_shape}), got shape {np.shape(images)}")
+    xs = _input_rows(images, info)
     if labels is not None:
         labels = _labels(labels, len(xs), info.num_classes if info is not None else None)
     return xs, labels
@@ -551,9 +546,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--no-resume", action="store_true", help="overwrite an existing --tsv")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-
-    images = load_array(a.images)
-    labels = load_array(a.labels, scale_uint8=False) if a.labels else None
+    if not a.scheduler and not a.local_workers:
+        p.error("give --scheduler ADDR (a running Dask scheduler) or --local-workers K")
+    # Every input checked here, before a cluster starts: one line per error, no traceback.
+    try:
+        images = load_array(a.images)
+        labels = load_array(a.labels, scale_uint8=False) if a.labels else None
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"{a.images} holds {len(images)} inputs but {a.labels} holds "
+                             f"{len(labels)} labels")
+        with Model(a.model) as m:
+            _dataset(images, labels, m.info)
+    except OSError as e:
+        if "librsc.so not found" not in str(e):  # no local library: the workers check the model
+            p.exit(1, f"{p.prog}: {e}\n")
+    except (ValueError, RSCError) as e:
+        p.exit(1, f"{p.prog}: {e}\n")
     stop = len(images) if a.count is None else min(len(images), a.start + a.count)
     if not 0 <= a.start < stop:
         p.error(f"--start {a.start} / --count {a.count}: no inputs among {len(images)}")

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import _native
-from .errors import InvalidArgumentError, from_status
+from .errors import InputSizeError, InvalidArgumentError, from_status
 
 CODINGS = {0: "direct", 1: "gaussian", 2: "gaussian-shared", 3: "poisson"}
 
@@ -70,6 +70,18 @@ class Certificate:
     @property
     def abstained(self) -> bool:
         return self.label < 0
+
+
+def _input_rows(xs, info: Optional[ModelInfo]) -> np.ndarray:
+    """A data set as contiguous float32 rows (N, d); a wrong shape is the InputSizeError that
+    Model.certify gives for a wrong input (info None: any d)."""
+    xs = np.asarray(xs, dtype=np.float32)
+    if xs.ndim < 2 or (info is not None and int(np.prod(xs.shape[1:])) != info.input_len):
+        want = "" if info is None else \
+            f" with {info.input_len} values each (input shape {info.input_shape})"
+        raise InputSizeError(f"expected an (N, ...) array of inputs{want}, got shape {xs.shape}",
+                             InputSizeError.status)
+    return np.ascontiguousarray(xs.reshape(len(xs), -1))
 
 
 def _labels(labels, count: int, num_classes: Optional[int]) -> np.ndarray:
@@ -282,13 +294,6 @@ class Model:
 
     # ---- data sets --------------------------------------------------------------------------
 
-    def _batch(self, xs) -> np.ndarray:
-        xs = np.asarray(xs, dtype=np.float32)
-        if xs.ndim < 2 or int(np.prod(xs.shape[1:])) != self.info.input_len:
-            raise ValueError(f"expected an (N, ...) array of inputs with {self.info.input_len} values "
-                             f"each (input shape {self.info.input_shape}), got shape {xs.shape}")
-        return np.ascontiguousarray(xs.reshape(len(xs), -1))
-
     def predict_batch(self, xs, labels=None, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
                       first_stream: int = 0, threads: int = 0, progress: bool = True,
                       tsv: Optional[str | os.PathLike] = None) -> list[Prediction]:
@@ -309,7 +314,7 @@ class Model:
     def _run_batch(self, kind: str, xs, labels, tsv, progress: bool, kwargs: dict, first_stream: int):
         import datetime
         import time
-        xs = self._batch(xs)
+        xs = _input_rows(xs, self.info)
         if labels is not None:
             labels = _labels(labels, len(xs), self.info.num_classes)
         out = open(tsv, "w") if tsv is not None else None

@@ -250,7 +250,7 @@ def test_resume_refuses_another_run(client2, data, tmp_path):
 
 def test_argument_errors(client2, data):
     xs, ys = data
-    with pytest.raises(ValueError, match="784 values"):
+    with pytest.raises(rsc.errors.InputSizeError, match="784 values"):  # as Model.certify's
         rd.certify_dataset(MODEL, np.zeros((3, 10)), client=client2, progress=False)
     with pytest.raises(ValueError, match="2 labels for 3 inputs"):
         rd.certify_dataset(MODEL, xs[:3], [1, 2], client=client2, progress=False)
@@ -273,6 +273,26 @@ def test_command_line_with_scheduler_address(client2, reference, tmp_path):
     assert "10 inputs run" in out.stderr and "certified accuracy" in out.stderr
     ref_rows = without_time(reference[1])
     assert without_time(tsv.read_text()) == [ref_rows[0]] + ref_rows[6:16]
+
+
+def test_command_line_errors_are_one_line_before_any_cluster(tmp_path, capsys):
+    """Bad inputs are refused before a cluster starts, in one line naming the problem: labels
+    of another data set (they were sliced to fit), a missing or invalid model, no cluster."""
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.zeros(60, np.int64))
+    images = str(DEMO / "test_images.npy")
+    cases = [([str(MODEL), images, "--labels", str(labels)], "holds 20 inputs but"),
+             ([str(tmp_path / "none.rscm"), images], "cannot open"),
+             ([str(DEMO / "test_labels.npy"), images], "not an rsc model"),
+             ([str(MODEL), images, "--labels", str(DEMO / "test_images.npy")], "labels")]
+    for args, msg in cases:
+        with pytest.raises(SystemExit) as e:
+            rd.main(["certify", *args, "--scheduler", "tcp://127.0.0.1:1", "--no-progress"])
+        err = capsys.readouterr().err
+        assert e.value.code == 1 and msg in err and "Traceback" not in err, (args, err)
+    with pytest.raises(SystemExit) as e:
+        rd.main(["certify", str(MODEL), images])
+    assert e.value.code == 2 and "--local-workers" in capsys.readouterr().err
 
 
 def test_load_array_reads_idx_like_rsc_cli(data):

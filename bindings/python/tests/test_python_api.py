@@ -49,7 +49,7 @@ def test_batches_equal_single_calls_and_write_tsv(demo, images, tmp_path):
 
 
 def test_batch_shape_errors(demo):
-    with pytest.raises(ValueError, match="784 values"):
+    with pytest.raises(rsc.errors.InputSizeError, match="784 values"):  # also a ValueError
         demo.certify_batch(np.zeros((3, 10)))
     with pytest.raises(ValueError, match="2 labels for 3 inputs"):
         demo.predict_batch(np.zeros((3, 784)), labels=[1, 2])
