@@ -183,6 +183,11 @@ final class NetworkPlan: @unchecked Sendable {
                 }
             }
         }
+        // The int32 accumulators of a spike-fed layer hold sum(count * w) exactly only while
+        // the largest count times the largest row sum |w| fits; this holds for the last layer too.
+        if !analog, let widest = l1.max(), maxCount * widest > Int(Int32.max) {
+            throw RSCError.unsupported("\(label): input counts up to \(maxCount) times int8 weights summing to \(widest) per output can overflow the 32-bit accumulators")
+        }
         if let wf { L.wf = UnsafePointer(wf) } else { L.w8 = UnsafePointer(w8) }
         if let w4 { L.w4 = UnsafePointer(w4) }
         L.scale = UnsafePointer(try allocate(d.scales))

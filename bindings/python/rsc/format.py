@@ -11,7 +11,7 @@ standard library are used.
 The writer validates the model with the same rules as the reader and raises `FormatError` (a
 `ValueError`) naming the field and layer at fault; it never writes a file the reader rejects.
 The runtime can still refuse a valid file it cannot run exactly in its integer kernel (pooled
-spike counts above 65535, thresholds or biases beyond 32-bit fixed point: docs/kernel.md);
+spike counts above 65535, sums or thresholds beyond 32-bit fixed point: docs/kernel.md);
 `rsc.load` says why, and `python3 -m rsc.convert` checks every file it writes that way.
 """
 

@@ -129,6 +129,31 @@ def test_certify_needs_gaussian_coding(write):
         assert model.predict(x, n=50).counts.sum() == 50  # predict works
 
 
+@pytest.mark.parametrize("window", [15, 2])
+def test_accumulator_range_is_checked_at_load(write, window):
+    """Always-firing neurons, sum-pooled over 16x16 then window x window: counts up to
+    256 * window^2 feed a linear layer whose rows sum to 127 * 6 * (50 - window)^2 in int8. At
+    window 15 the product passes 2^31 and the int32 sums would wrap (the runtime then voted the
+    wrong class, with full confidence): refused at load. At window 2 the bound is 1.8e9 < 2^31:
+    it loads and runs exactly."""
+    from rsc import format as rf
+    from rsc import reference as ref
+    n = 6 * (50 - window) ** 2
+    w1 = np.zeros((2, n))
+    w1[0], w1[1] = 1.0, -1.0
+    m = rf.build_model((1, 64, 64), [
+        ("conv2d", np.ones((6, 1, 1, 1)), np.full(6, 10.0), {"neuron": "if", "v_threshold": 1.0}),
+        ("sumpool2d", 16, 1), ("sumpool2d", window, 1), ("flatten",),
+        ("linear", w1, np.zeros(2))], time_steps=1, coding="gaussian", sigma=0.25)
+    if window == 15:
+        with pytest.raises(errors.UnsupportedError, match="layer 4 .* 32-bit accumulators"):
+            rsc.load(write(m))
+    else:
+        x = np.zeros((1, 64, 64), np.float32)
+        got, want = rsc.load(write(m)).forward(x[None]), ref.forward(m, x[None])
+        assert np.allclose(got, want, rtol=1e-6) and want[0] == pytest.approx(1024 * n, rel=1e-6)
+
+
 def test_null_pointers_and_struct_sizes(librsc, conv):
     lib = librsc
     out = ctypes.c_void_p(1)
