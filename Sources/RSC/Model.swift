@@ -39,8 +39,11 @@ public final class Model: Sendable {
     public let info: ModelInfo
     let plan: NetworkPlan
 
-    /// Loads and validates an `.rscm` file.
+    /// Loads and validates an `.rscm` file (a file URL).
     public convenience init(contentsOf url: URL) throws {
+        guard url.isFileURL else {
+            throw RSCError.invalidArgument("\(url) is not a file URL; rsc loads local files")
+        }
         try self.init(path: url.path)
     }
 

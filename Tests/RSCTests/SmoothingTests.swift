@@ -41,6 +41,16 @@ final class SmoothingTests: XCTestCase {
         XCTAssertThrowsError(try model.forward([Float](repeating: .nan, count: 4 * 144))) {
             guard case .inputValue = $0 as? RSCError else { return XCTFail("\($0)") }
         }
+        // The same checks without running anything (rsc-cli validates its options this way).
+        XCTAssertThrowsError(try PredictParameters(n: 0).validate()) { XCTAssertEqual(($0 as? RSCError)?.status, 2) }
+        XCTAssertThrowsError(try CertifyParameters(n0: 0).validate()) { XCTAssertEqual(($0 as? RSCError)?.status, 2) }
+        XCTAssertThrowsError(try CertifyParameters(alpha: .nan).validate()) { XCTAssertEqual(($0 as? RSCError)?.status, 2) }
+        XCTAssertThrowsError(try PredictParameters(threads: -1).validate()) { XCTAssertEqual(($0 as? RSCError)?.status, 2) }
+        XCTAssertNoThrow(try CertifyParameters().validate())
+        XCTAssertEqual(try model.certificateScale(), model.info.sigmaEffective)
+        XCTAssertThrowsError(try Model(contentsOf: URL(string: "https://example.com/model.rscm")!)) {
+            XCTAssertEqual(($0 as? RSCError)?.status, 2)
+        }
     }
 
     func testCancellation() {

@@ -276,8 +276,12 @@ final class StatisticsTests: XCTestCase {
             XCTAssertTrue(Statistics.clopperPearsonLower(successes: k, trials: n, alpha: alpha).isNaN, "\(k) \(n) \(alpha)")
             XCTAssertTrue(Statistics.clopperPearsonUpper(successes: k, trials: n, alpha: alpha).isNaN, "\(k) \(n) \(alpha)")
         }
-        // Counts past 2^53 are not representable exactly: NaN rather than an Int overflow trap.
+        // Past 2^32 trials (rsc's pass counts stay below): NaN rather than an overflow trap or an
+        // unconverged continued fraction (at 2^53 that gave 0.14 for P(X <= n/2), p = 1/2).
         XCTAssertTrue(Statistics.binomialCDF(3, n: Int.max, p: 0.5).isNaN)
+        XCTAssertTrue(Statistics.binomialCDF(1 << 52, n: 1 << 53, p: 0.5).isNaN)
+        XCTAssertTrue(Statistics.regularizedIncompleteBeta(x: 0.5, a: 1e16, b: 1e16).isNaN)
+        XCTAssertEqual(Statistics.binomialCDF(1 << 31, n: 1 << 32, p: 0.5), 0.5000060873761003, accuracy: 1e-12)  // scipy
         XCTAssertTrue(Statistics.binomialTestPValue(Int.max, n: Int.max, p: 1).isNaN)
         XCTAssertTrue(Statistics.clopperPearsonLower(successes: Int.max, trials: Int.max, alpha: 0.01).isNaN)
         XCTAssertTrue(Statistics.clopperPearsonUpper(successes: 0, trials: Int.max, alpha: 0.01).isNaN)

@@ -22,10 +22,11 @@ public enum Coding: UInt32, Sendable, CaseIterable {
     }
 }
 
-/// A channels-first shape (C, H, W); vectors are (N, 1, 1).
+/// A channels-first shape (C, H, W); vectors are (N, 1, 1). Made only by the library, from a
+/// validated model (each dimension <= 65535, C*H*W <= 2^24), so `count` cannot overflow.
 public struct Shape3: Equatable, Sendable, CustomStringConvertible {
-    public var channels: Int, height: Int, width: Int
-    public init(_ channels: Int, _ height: Int, _ width: Int) {
+    public internal(set) var channels: Int, height: Int, width: Int
+    init(_ channels: Int, _ height: Int, _ width: Int) {
         self.channels = channels; self.height = height; self.width = width
     }
     public var count: Int { channels * height * width }

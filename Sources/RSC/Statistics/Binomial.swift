@@ -60,9 +60,10 @@ extension Statistics {
 
     // MARK: - Internals
 
-    /// Counts up to 2^53 convert to Double exactly; beyond that (and to keep every Int expression
-    /// below from overflowing) the binomial functions return NaN.
-    static let maxTrials = 1 << 53
+    /// The binomial functions return NaN beyond 2^32 trials: rsc's pass counts stay below
+    /// (Limits.maxPasses), the golden values cover them, and the incomplete beta's continued
+    /// fraction needs ~sqrt(n) terms, which stops converging in its term budget near n ~ 1e10.
+    static let maxTrials = 1 << 32
 
     /// (P(X <= k), P(X > k)), each relative-accurate when small: P(X <= k) = I_{1-p}(n - k, k + 1),
     /// with p passed as the exact complement variable.

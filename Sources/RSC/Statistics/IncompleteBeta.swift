@@ -113,7 +113,8 @@ extension Statistics {
     /// (ibeta_fraction2): every term is built from lambda = a - (a + b) x = a y - b x, taken
     /// from the exact variable with one rounding (fma). The classical form instead starts from
     /// 1 - (a + b) x / (a + 1), which cancels to ~1e-5 when a ~ 1e5 and x is near 1 and cost
-    /// ~1e-11 there. Evaluated by modified Lentz.
+    /// ~1e-11 there. Evaluated by modified Lentz; NaN when 100,000 terms do not converge (a or b
+    /// beyond ~1e10), rather than an unconverged value that is not even a probability.
     static func betaFraction(x: Double, y: Double, a: Double, b: Double) -> Double {
         let lambda = lambdaBeta(x: x, y: y, a: a, b: b)
         let tiny = 1e-300
@@ -132,9 +133,9 @@ extension Statistics {
             d = 1 / d
             let delta = c * d
             f *= delta
-            if abs(delta - 1) <= Double.ulpOfOne { break }
+            if abs(delta - 1) <= Double.ulpOfOne { return f }
         }
-        return f
+        return .nan
     }
 
     /// Both tails of Beta(a, b) at x (y = 1 - x carried separately, see logBetaPrefactor), with

@@ -48,6 +48,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ._args import files, require, smoothing
 from .results import DEFAULT_IMAGES, DEFAULT_LABELS, DEFAULT_MODELS, RADII, REPO, cpu_name
 
 __all__ = ["Attack", "parse_attacks", "base_accuracy", "smoothed_accuracy", "certified_from_tsv",
@@ -689,6 +690,18 @@ def main(argv=None) -> int:
                         "there are reported as not run)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    require(p, [(args.count >= 1, f"--count must be >= 1, got {args.count}"),
+                (args.certify_count >= 0,
+                 f"--certify-count must be >= 0, got {args.certify_count}"),
+                (args.certify_n >= 0, f"--certify-n must be >= 0 (0: none), got {args.certify_n}"),
+                *[(e > 0, f"attack budgets must be > 0, got {e}")
+                  for e in args.linf_eps + args.l2_eps],
+                (args.pgd_steps >= 1, f"--pgd-steps must be >= 1, got {args.pgd_steps}"),
+                (args.pgd_step_scale > 0, "--pgd-step-scale must be > 0"),
+                (args.eot >= 1, f"--eot must be >= 1, got {args.eot}"),
+                (args.batch >= 1, f"--batch must be >= 1, got {args.batch}"),
+                *smoothing(args, "predict_n"),
+                *files(args.images, args.labels, args.ann, *args.models)])
     args.cmdline = list(argv if argv is not None else sys.argv[1:])
     if not args.json:
         args.json = str(Path(args.md).with_suffix(".json")) if args.md else "rsc_eval.json"

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._args import files, require, smoothing
+
+
 def _repo() -> Path:
     """The source checkout (bindings/python/rsc/results.py), else the working directory."""
     here = Path(__file__).resolve()
@@ -302,6 +305,11 @@ def main(argv=None) -> int:
     p.add_argument("--fresh", action="store_true", help="discard the TSVs of this n and start over")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    require(p, [(args.count >= 1, f"--count must be >= 1, got {args.count}"),
+                (args.certify_count is None or args.certify_count >= 0,
+                 f"--certify-count must be >= 0, got {args.certify_count}"),
+                *smoothing(args, "n", "n0", "predict_n"),
+                *files(args.images, args.labels, *args.models)])
     args.out_dir = Path(args.out_dir)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     x = np.load(args.images).astype(np.float32)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._args import require
+
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
@@ -358,6 +360,19 @@ def main(argv=None) -> int:
             p.error("--ann writes no .rscm: drop --out")
     elif args.sigma is None or not args.out:
         p.error("--sigma and --out are required (unless --ann)")
+    from .format import MAX_SIGMA, MAX_TIME_STEPS
+    require(p, [(args.ann or 0 < args.sigma <= MAX_SIGMA,
+                 f"--sigma must lie in (0, {MAX_SIGMA:g}], got {args.sigma}"),
+                (1 <= args.time_steps <= MAX_TIME_STEPS,
+                 f"--time-steps must be 1..{MAX_TIME_STEPS}, got {args.time_steps}"),
+                (args.tau >= 1, f"--tau must be >= 1 (time steps), got {args.tau}"),
+                (args.epochs >= 0, f"--epochs must be >= 0, got {args.epochs}"),
+                (args.batch >= 1, f"--batch must be >= 1, got {args.batch}"),
+                (args.qat_steps >= 0, f"--qat-steps must be >= 0, got {args.qat_steps}"),
+                (args.threads >= 1, f"--threads must be >= 1, got {args.threads}"),
+                (min(args.channels + [args.hidden]) >= 1, "--channels and --hidden must be >= 1"),
+                (Path(args.data).is_dir(), f"--data {args.data}: no such directory"),
+                (not args.init or Path(args.init).is_file(), f"--init {args.init}: no such file")])
     r = train(args)
     if args.ann:
         if args.summary:

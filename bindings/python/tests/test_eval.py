@@ -301,3 +301,12 @@ def test_train_ann_option(tmp_path):
         train.main(["--ann", "--data", str(tmp_path)])  # no --checkpoint
     with pytest.raises(SystemExit):
         train.main(["--epochs", "1", "--data", str(tmp_path)])  # an SNN needs --sigma and --out
+    for bad in (["--sigma", "2e4"], ["--sigma", "0.25", "--time-steps", "0"],
+                ["--sigma", "0.25", "--batch", "0"], ["--sigma", "0.25", "--tau", "0.5"]):
+        with pytest.raises(SystemExit):  # before any training
+            train.main([*bad, "--out", str(tmp_path / "x.rscm"), "--data", str(tmp_path)])
+    assert not (tmp_path / "x.rscm").exists()
+    for bad in (["--count", "-1"], ["--pgd-steps", "0"], ["--linf-eps", "-1"], ["--alpha", "2"]):
+        with pytest.raises(SystemExit):
+            ev.main([*bad, "--md", str(tmp_path / "t.md")])
+    assert not (tmp_path / "t.md").exists()

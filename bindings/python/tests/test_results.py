@@ -96,3 +96,14 @@ def test_tables_from_tsvs(tmp_path, librsc):
     assert cells[3:8] == ["75.0%", "25.0%", "0.0%†", "0.0%†", "0.0%†"]
     assert cells[8] == "0.0%"  # abstain
     assert "n0 = 20, alpha = 0.001" in md
+
+
+@pytest.mark.parametrize("bad", [["--count", "0"], ["--count", "-1"], ["--certify-count", "-2"],
+                                 ["--n", "0"], ["--n0", "0"], ["--predict-n", "0"],
+                                 ["--alpha", "1"], ["--threads", "-1"],
+                                 ["--models", "/no/such.rscm"]])
+def test_bad_arguments_are_usage_errors_before_any_work(tmp_path, capsys, bad):
+    with pytest.raises(SystemExit) as e:
+        _run(tmp_path, *bad)
+    assert e.value.code == 2 and "error: " in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
