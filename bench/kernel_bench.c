@@ -126,7 +126,7 @@ static rsck_layer weighted(int kind, int analog, int in_c, int in_h, int in_w, i
     L.scale = scale; L.bias = bias;
     if (neuron) {
         /* Plausible fixed-point constants: the timing does not depend on their values. */
-        L.neuron = RSCK_NEURON_LIF; L.leak = 32768; L.v_th = 1 << 20; L.v_reset = 0;
+        L.neuron = RSCK_NEURON_LIF; L.leak = 1 << 29; L.v_th = 1 << 20; L.v_reset = 0;
         double *am = xalloc(out_c * sizeof *am), *ab = xalloc(out_c * sizeof *ab);
         int32_t *cm = xalloc(out_c * sizeof *cm), *cb = xalloc(out_c * sizeof *cb);
         for (int o = 0; o < out_c; o++) { am[o] = 4096.0; ab[o] = 0; cm[o] = 1 << 28; cb[o] = 0; }

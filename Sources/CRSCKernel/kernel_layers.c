@@ -126,11 +126,14 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
     }
 }
 
-/* Neuron kinds of the instances below: IF, LIF with any leak (64-bit products), LIF with
- * leak < 2^16, i.e. tau > 1.00001 (32-bit arithmetic, same results). */
+/* Neuron kinds of the instances below: IF, LIF with any leak (Q30, 64-bit products), LIF whose
+ * Q30 leak is a whole Q16 one below 2^16 (tau = 2, 4, 2.5, ...: 32-bit arithmetic, the same
+ * results). */
 enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2 };
 
-/* floor((d * leak + 2^15) / 2^16): the LIF leak, 1/tau as a Q16 multiplier, rounded half up. */
+/* floor((d * leak + 2^29) / 2^30): the LIF leak, 1/tau as a Q30 multiplier, rounded half up. With
+ * leak = l16 2^14 this is floor((d * l16 + 2^15) / 2^16) exactly, which LIF_SPLIT computes (it is
+ * passed l16). */
 static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t d, int32_t leak) {
     if (lif == LIF_SPLIT) {
         /* The same in 32-bit lanes (twice as many per vector as 64-bit products): with
@@ -140,7 +143,7 @@ static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t 
         const uint32_t dl = (uint32_t)d & 0xffffu;
         return dh * leak + (int32_t)((dl * (uint32_t)leak + 32768u) >> 16);
     }
-    return (int32_t)(((int64_t)d * leak + 32768) >> 16);
+    return (int32_t)(((int64_t)d * leak + (1 << 29)) >> 30);
 }
 
 /* LIF (SpikingJelly decay_input: h = v + (I - (v - v_reset)) / tau, 1/tau as a Q16 multiplier) or
@@ -161,7 +164,7 @@ static inline __attribute__((always_inline)) void neuron_count_map(const rsck_la
                                                                    const int32_t *acc, int32_t *v, uint16_t *spikes) {
     const int OC = oc ? oc : L->out_c, S = oc ? oc : L->oc_stride, shift = L->cur_shift;
     const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
-    const int32_t leak = L->leak, vr = L->v_reset, vth = L->v_th;
+    const int32_t leak = lif == LIF_SPLIT ? L->leak >> 14 : L->leak, vr = L->v_reset, vth = L->v_th;
     const int32_t *restrict mult = L->cur_mult, *restrict bias = L->cur_bias;
     const size_t npos = (size_t)L->out_h * L->out_w;
     for (size_t p = 0; p < npos; p++) {
@@ -180,7 +183,7 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
                                                                     const float *acc, int32_t *v, uint16_t *spikes) {
     const int OC = oc ? oc : L->out_c, S = oc ? oc : L->oc_stride;
     const double lim = L->cur_limit;
-    const int32_t leak = L->leak, vr = L->v_reset, vth = L->v_th;
+    const int32_t leak = lif == LIF_SPLIT ? L->leak >> 14 : L->leak, vr = L->v_reset, vth = L->v_th;
     const double *restrict mult = L->an_mult, *restrict bias = L->an_bias;
     const size_t npos = (size_t)L->out_h * L->out_w;
     for (size_t p = 0; p < npos; p++) {
@@ -210,7 +213,8 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
 #define NEURON_DISPATCH(map, L, ...)                                                    \
     do {                                                                                \
         const int lif_ = (L)->neuron != RSCK_NEURON_LIF ? NEURON_IF                   \
-                         : (L)->leak >= 0 && (L)->leak < 65536 ? LIF_SPLIT : LIF_WIDE;    \
+                         : (L)->leak >= 0 && (L)->leak % 16384 == 0 && ((L)->leak >> 14) < 65536 \
+                           ? LIF_SPLIT : LIF_WIDE;                                      \
         if (lif_ == LIF_SPLIT && (L)->soft_reset) NEURON_OC(map, L, LIF_SPLIT, 1, __VA_ARGS__); \
         else if (lif_ == LIF_SPLIT) NEURON_OC(map, L, LIF_SPLIT, 0, __VA_ARGS__);       \
         else if (lif_ && (L)->soft_reset) NEURON_OC(map, L, LIF_WIDE, 1, __VA_ARGS__);  \

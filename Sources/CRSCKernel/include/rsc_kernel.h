@@ -57,7 +57,7 @@ typedef struct rsck_layer {
     const double *an_bias;    /* [out_c]                                                          */
     double cur_limit;         /* ANALOG input: currents saturate at +-cur_limit units            */
     int32_t v_th, v_reset;    /* in membrane units                                              */
-    int32_t leak;             /* LIF: round(2^16 / tau)                                          */
+    int32_t leak;             /* LIF: round(2^30 / tau)                                          */
     int32_t last;             /* 1 for the last weighted layer (no neuron: its output is logits) */
 } rsck_layer;
 

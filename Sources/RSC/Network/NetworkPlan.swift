@@ -27,6 +27,7 @@ final class NetworkPlan: @unchecked Sendable {
         var memory = m.input               // the (C, H, W) map as laid out in memory (HWC)
         var inMult = 1.0                   // real value of one count of a spike map
         var maxCount = 1                   // largest count a spike map can hold
+        var analogGain = 1.0               // analog sum pools before the first weighted layer scale |x|
         do {
             for (i, d) in m.layers.enumerated() {
                 let label = "layer \(i) (\(d.kind))"
@@ -44,13 +45,15 @@ final class NetworkPlan: @unchecked Sendable {
                             throw RSCError.limit("\(label): pooled spike counts can reach \(maxCount), more than 65535")
                         }
                         if d.kind == .avgpool2d { inMult /= Double(d.kernel.h * d.kernel.w) }
+                    } else if d.kind == .sumpool2d {
+                        analogGain *= Double(d.kernel.h * d.kernel.w)
                     }
                     planned.append(L)
                     memory = d.output
                 case .conv2d, .linear:
                     let isLast = d.neuron == .none
                     var L = try weighted(d, memory: memory, analog: analog, inMult: inMult, maxCount: maxCount,
-                                         timeSteps: m.timeSteps, label: label)
+                                         analogGain: analogGain, timeSteps: m.timeSteps, label: label)
                     L.last = isLast ? 1 : 0
                     planned.append(L)
                     analog = false
@@ -142,7 +145,7 @@ final class NetworkPlan: @unchecked Sendable {
     /// Conv or linear: weights repacked to rows (ky, kx, input position in memory) of out_c values,
     /// and for neuron layers the fixed-point constants.
     private func weighted(_ d: LayerDescription, memory: Shape3, analog: Bool, inMult: Double, maxCount: Int,
-                          timeSteps: Int, label: String) throws -> rsck_layer {
+                          analogGain: Double, timeSteps: Int, label: String) throws -> rsck_layer {
         var L = geometry(d, input: d.input)
         L.kind = d.kind == .conv2d ? Int32(RSCK_CONV) : Int32(RSCK_LINEAR)
         L.input_kind = analog ? Int32(RSCK_ANALOG) : Int32(RSCK_COUNT)
@@ -211,7 +214,7 @@ final class NetworkPlan: @unchecked Sendable {
             for o in 0..<outC {
                 let b = abs(Double(d.biases[o])) * u
                 if analog {
-                    maxI = max(maxI, Self.analogRange * Double(l1[o]) * Double(d.scales[o]) * u + b)
+                    maxI = max(maxI, Self.analogRange * analogGain * Double(l1[o]) * Double(d.scales[o]) * u + b)
                 } else {
                     maxI = max(maxI, Double(maxCount * l1[o]) * Double(d.scales[o]) * inMult * u + b + 1)
                 }
@@ -226,7 +229,9 @@ final class NetworkPlan: @unchecked Sendable {
         }
         L.v_th = Int32((Double(d.vThreshold) * u).rounded())
         L.v_reset = Int32((Double(d.vReset) * u).rounded())
-        L.leak = d.neuron == .lif ? Int32((65536.0 / Double(d.tau)).rounded()) : 0
+        // 1/tau in Q30 (2^30 / tau <= 2^30 for tau >= 1): relative error <= 2^-31 tau, where Q16
+        // lost the leak entirely beyond tau = 131072 and was 0.7% off at tau = 1000.
+        L.leak = d.neuron == .lif ? Int32((Double(1 << 30) / Double(d.tau)).rounded()) : 0
         if analog {
             L.an_mult = UnsafePointer(try allocate(d.scales.map { Double($0) * u }))
             L.an_bias = UnsafePointer(try allocate(d.biases.map { Double($0) * u }))

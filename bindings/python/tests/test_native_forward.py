@@ -75,3 +75,28 @@ def test_pooling_the_analog_input(pool, write):
     assert 0.05 < spikes < 0.95, spikes
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
     assert (np.abs(got - expected) <= 1e-5 * np.maximum(1, np.abs(expected))).all(axis=1).mean() >= 0.97
+
+
+@pytest.mark.parametrize("tau", [3.0, 65.06, 1000.0, 3e4, 1e5, 2e5])
+def test_lif_leak_is_exact_for_any_tau(tau, write):
+    """1/tau was a Q16 multiplier: 0.7% off at tau = 1000 (snnTorch's beta = 0.999 through NIR),
+    53% at 1e5, and no leak at all beyond 131072. 512 steps accumulate any leak error."""
+    from rsc import format as rf
+    m = rf.build_model((4, 1, 1), [
+        ("flatten",), ("linear", np.eye(4) * 1000.0, np.zeros(4),
+                       {"neuron": "lif", "tau": tau, "v_threshold": 0.7}),
+        ("linear", np.eye(4))], time_steps=512, coding="direct", sigma=0.0)
+    u = np.broadcast_to(np.array([1.0, 0.3, 0.1, 0.0], np.float32), (512, 4)).copy()
+    assert np.allclose(rsc.load(write(m)).forward(u), ref.forward(m, u), atol=1e-6)
+
+
+def test_analog_sum_pool_gain_is_in_the_current_range(write):
+    """A sum pool of the analog input multiplies its range by kh*kw; the current range ignored
+    that, so a 16x16 pool of 0.9 saturated (logits 6.8x too small)."""
+    from rsc import format as rf
+    m = rf.build_model((1, 16, 16), [
+        ("sumpool2d", 16), ("flatten",),
+        ("linear", np.ones((4, 1)), np.zeros(4), {"neuron": "if", "v_threshold": 1000.0}),
+        ("linear", np.eye(2, 4))], time_steps=512, coding="direct", sigma=0.0)
+    u = np.full((512, 1, 16, 16), 0.9, np.float32)
+    assert np.allclose(rsc.load(write(m)).forward(u), ref.forward(m, u), atol=1e-6)
