@@ -552,15 +552,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         images = load_array(a.images)
         labels = load_array(a.labels, scale_uint8=False) if a.labels else None
-        if labels is not None and len(labels) != len(images):
-            raise ValueError(f"{a.images} holds {len(images)} inputs but {a.labels} holds "
-                             f"{len(labels)} labels")
-        with Model(a.model) as m:
-            _dataset(images, labels, m.info)
-    except OSError as e:
-        if "librsc.so not found" not in str(e):  # no local library: the workers check the model
-            p.exit(1, f"{p.prog}: {e}\n")
-    except (ValueError, RSCError) as e:
+        data, digest = _model_source(a.model)
+        _dataset(images, labels, _local_info(data, digest, a.model))  # the checks _run makes
+    except (OSError, ValueError, RSCError) as e:
         p.exit(1, f"{p.prog}: {e}\n")
     stop = len(images) if a.count is None else min(len(images), a.start + a.count)
     if not 0 <= a.start < stop:

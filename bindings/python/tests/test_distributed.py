@@ -281,8 +281,8 @@ def test_command_line_errors_are_one_line_before_any_cluster(tmp_path, capsys):
     labels = tmp_path / "labels.npy"
     np.save(labels, np.zeros(60, np.int64))
     images = str(DEMO / "test_images.npy")
-    cases = [([str(MODEL), images, "--labels", str(labels)], "holds 20 inputs but"),
-             ([str(tmp_path / "none.rscm"), images], "cannot open"),
+    cases = [([str(MODEL), images, "--labels", str(labels)], "60 labels for 20 inputs"),
+             ([str(tmp_path / "none.rscm"), images], "No such file"),
              ([str(DEMO / "test_labels.npy"), images], "not an rsc model"),
              ([str(MODEL), images, "--labels", str(DEMO / "test_images.npy")], "labels")]
     for args, msg in cases:

@@ -197,9 +197,10 @@ def convert_graph(graph, *, dt: float, time_steps: int, coding: str = "direct",
         if neuron is not None:
             nk = dict(neuron=neuron["neuron"], reset="hard", tau=neuron.get("tau", 0.0),
                       v_threshold=neuron["v_threshold"], v_reset=neuron["v_reset"])
-        layer = weighted_layer(shape, pending, nk, f"node {pending['name']!r}")
+        source = f"node {pending['name']!r}"
+        layer = weighted_layer(shape, pending, nk, source)
         layers.append(layer)
-        sources.append(f"node {pending['name']!r}")
+        sources.append(source)
         floats.append((pending["name"], pending["w"]))
         shape = layer.out_shape
         pending = None

@@ -115,9 +115,10 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
             nk = dict(neuron=neuron_module.neuron, reset=neuron_module.reset,
                       v_threshold=neuron_module.v_threshold, v_reset=neuron_module.v_reset,
                       tau=getattr(neuron_module, "tau", 0.0))
-        layer = weighted_layer(shape, pending, nk, f"module {pending['name']!r}")
+        source = f"module {pending['name']!r}"
+        layer = weighted_layer(shape, pending, nk, source)
         layers.append(layer)
-        sources.append(f"module {pending['name']!r}")
+        sources.append(source)
         floats.append((pending["name"], pending["w"]))
         shape = layer.out_shape
         pending = None
