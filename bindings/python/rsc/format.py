@@ -1,10 +1,12 @@
-"""The `.rscm` v1 model file: in-memory model, writer and reader.
+"""The `.rscm` model file (version 1: a chain of layers; version 2: a graph of nodes): in-memory
+model, writer and reader.
 
 The byte layout and every rule checked here are specified in `docs/format.md`; this module is
 the Python writer (and a full reader, used by the tests and by tools). Only numpy and the
 standard library are used.
 
-    model = build_model((1, 28, 28), [...])    # or the layer helpers conv2d(), linear(), ...
+    model = build_model((1, 28, 28), [...])    # v1 chain: the layer helpers conv2d(), linear(), ...
+    g = Graph((1, 28, 28)); ...; model = g.build(...)   # v2 graph: residual nets, max pooling
     write_model(model, "net.rscm")
     same = read_model("net.rscm")
 
@@ -52,10 +54,16 @@ __all__ = [
     "sumpool2d",
     "flatten",
     "build_model",
+    "Node",
+    "Graph",
+    "NODE_KINDS",
+    "to_graph",
+    "node_types",
 ]
 
 MAGIC = b"\x89RSCM\r\n\x1a"
-VERSION = 1
+VERSION = 1  # a chain of layers (Model.layers)
+VERSION_GRAPH = 2  # a graph of nodes (Model.nodes)
 HEADER_SIZE = 128
 LAYER_SIZE = 128
 ALIGN = 64
@@ -74,6 +82,7 @@ POOLS = ("avgpool2d", "sumpool2d")
 
 # Limits (docs/format.md, "Limits").
 MAX_LAYERS = 256
+MAX_NODES = 1024  # version 2
 MAX_TIME_STEPS = 4096
 MAX_CLASSES = 65536
 MAX_DIM = 65535
@@ -211,20 +220,31 @@ class Model:
     time_steps: int
     coding: str  # 'direct' | 'gaussian' | 'gaussian-shared' | 'poisson'
     sigma: float
-    layers: list[Layer]
+    layers: list[Layer] | None
     name: str = ""
     class_names: list[str] | None = None
+    # Version 2: a graph of nodes (rsc.format.Graph builds one); layers is then None.
+    nodes: list | None = None
 
     def __post_init__(self) -> None:
         self.input_shape = _shape3(self.input_shape, "input_shape")
         self.num_classes = _integer(self.num_classes, "num_classes")
         self.time_steps = _integer(self.time_steps, "time_steps")
         self.sigma = _f32(self.sigma)
-        self.layers = list(self.layers)
+        if (self.layers is None) == (self.nodes is None):
+            raise FormatError("a model has either layers (version 1) or nodes (version 2)")
+        if self.layers is not None:
+            self.layers = list(self.layers)
+        else:
+            self.nodes = list(self.nodes)
         if self.class_names is None:
             self.class_names = [str(i) for i in range(self.num_classes)]
         else:
             self.class_names = list(self.class_names)
+
+    @property
+    def version(self) -> int:
+        return VERSION if self.layers is not None else VERSION_GRAPH
 
     @property
     def input_size(self) -> int:
@@ -241,8 +261,14 @@ class Model:
                 and self.sigma == other.sigma
                 and self.name == other.name
                 and self.class_names == other.class_names
-                and len(self.layers) == len(other.layers)
-                and all(a == b for a, b in zip(self.layers, other.layers)))
+                and self.version == other.version
+                and len(self.items) == len(other.items)
+                and all(a == b for a, b in zip(self.items, other.items)))
+
+    @property
+    def items(self) -> list:
+        """The layers (v1) or nodes (v2)."""
+        return self.layers if self.layers is not None else self.nodes
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -434,9 +460,10 @@ def validate(model: Model) -> None:
         raise FormatError(f"expected a Model, got {type(model).__name__}")
     if model.coding not in CODINGS:
         raise FormatError(f"coding must be one of {sorted(CODINGS)}, got {model.coding!r}")
-    n = len(model.layers)
-    if not 1 <= n <= MAX_LAYERS:
-        raise FormatError(f"num_layers must be 1..{MAX_LAYERS}, got {n}")
+    if model.layers is not None:
+        n = len(model.layers)
+        if not 1 <= n <= MAX_LAYERS:
+            raise FormatError(f"num_layers must be 1..{MAX_LAYERS}, got {n}")
     c, h, w = model.input_shape
     for v, f in ((c, "input_channels"), (h, "input_height"), (w, "input_width")):
         if not 1 <= v <= MAX_DIM:
@@ -463,6 +490,10 @@ def validate(model: Model) -> None:
                           f"got {None if names is None else len(names)}")
     for i, s in enumerate(names):
         _check_string(s, f"class_names[{i}]")
+    if model.nodes is not None:
+        from . import graph
+        graph.validate_nodes(model)
+        return
 
     shape = model.input_shape
     weighted = [i for i, l in enumerate(model.layers) if isinstance(l, Layer) and l.weighted]
@@ -615,17 +646,31 @@ def _align(n: int) -> int:
 
 
 def to_bytes(model: Model) -> bytes:
-    """Serialize a model to `.rscm` v1 bytes (validates first)."""
+    """Serialize a model to `.rscm` bytes, version 1 (layers) or 2 (nodes); validates first."""
     validate(model)
-    n = len(model.layers)
+    if model.nodes is not None:
+        from . import graph
+        return _assemble(model, VERSION_GRAPH, model.nodes, graph.pack_node)
+    return _assemble(model, VERSION, model.layers, _pack_layer)
+
+
+def _pack_layer(buf: bytearray, at: int, L: Layer, tensors: tuple[int, int, int, int]) -> None:
+    _LAYER.pack_into(buf, at, KINDS[L.kind], NEURONS[L.neuron], RESETS[L.reset],
+                     *L.in_shape, *L.out_shape, *L.kernel, *L.stride, *L.padding,
+                     L.tau, L.v_threshold, L.v_reset, *tensors, bytes(24))
+
+
+def _assemble(model: Model, version: int, records: list, pack) -> bytes:
+    """Header, record table (128 bytes each, written by pack), string table, then the tensors
+    in record order (weight, scale, bias) in the canonical layout: each at the first multiple
+    of 64 after the previous one, zero padding, the file ending with the last tensor."""
+    n = len(records)
     strings = bytearray()
     for s in [model.name] + list(model.class_names or []):
         b = s.encode("utf-8")
         strings += struct.pack("<I", len(b)) + b
     strings_offset = HEADER_SIZE + LAYER_SIZE * n
     pos = strings_offset + len(strings)
-
-    # Tensors in layer order (weight, scale, bias), each on a 64-byte boundary.
     chunks: list[tuple[int, bytes]] = []
     offsets: list[tuple[int, int, int, int]] = []
 
@@ -636,12 +681,12 @@ def to_bytes(model: Model) -> bytes:
         pos = off + len(data)
         return off
 
-    for L in model.layers:
-        if L.weighted:
-            w = _as_int8(L.weight, "weight").tobytes()
+    for r in records:
+        if r.weighted:
+            w = _as_int8(r.weight, "weight").tobytes()
             wo = place(w)
-            so = place(np.asarray(L.scale, dtype="<f4").tobytes())
-            bo = place(np.asarray(L.bias, dtype="<f4").tobytes())
+            so = place(np.asarray(r.scale, dtype="<f4").tobytes())
+            bo = place(np.asarray(r.bias, dtype="<f4").tobytes())
             offsets.append((wo, len(w), so, bo))
         else:
             offsets.append((0, 0, 0, 0))
@@ -649,14 +694,11 @@ def to_bytes(model: Model) -> bytes:
 
     buf = bytearray(file_size)
     c, h, w = model.input_shape
-    _HEADER.pack_into(buf, 0, MAGIC, VERSION, 0, file_size, HEADER_SIZE, LAYER_SIZE, n,
+    _HEADER.pack_into(buf, 0, MAGIC, version, 0, file_size, HEADER_SIZE, LAYER_SIZE, n,
                       CODINGS[model.coding], c, h, w, model.num_classes, model.time_steps,
                       model.sigma, strings_offset, len(strings), bytes(48))
-    for i, (L, (wo, ws, so, bo)) in enumerate(zip(model.layers, offsets)):
-        _LAYER.pack_into(buf, HEADER_SIZE + LAYER_SIZE * i,
-                         KINDS[L.kind], NEURONS[L.neuron], RESETS[L.reset],
-                         *L.in_shape, *L.out_shape, *L.kernel, *L.stride, *L.padding,
-                         L.tau, L.v_threshold, L.v_reset, wo, ws, so, bo, bytes(24))
+    for i, (r, t) in enumerate(zip(records, offsets)):
+        pack(buf, HEADER_SIZE + LAYER_SIZE * i, r, t)
     buf[strings_offset:strings_offset + len(strings)] = strings
     for off, data in chunks:
         buf[off:off + len(data)] = data
@@ -683,7 +725,8 @@ def checksum(data: bytes) -> int:
 
 
 def from_bytes(data: bytes) -> Model:
-    """Parse and fully validate `.rscm` v1 bytes. Raises FormatError naming the field."""
+    """Parse and fully validate `.rscm` bytes (version 1 or 2). Raises FormatError naming the
+    field."""
     data = bytes(data)
     size = len(data)
     if size < HEADER_SIZE:
@@ -692,8 +735,9 @@ def from_bytes(data: bytes) -> Model:
      strings_offset, strings_size, reserved) = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise FormatError(f"bad magic {magic!r}, expected {MAGIC!r} (not an .rscm file)")
-    if version != VERSION:
-        raise FormatError(f"unsupported version {version} (this reader handles {VERSION})")
+    if version not in (VERSION, VERSION_GRAPH):
+        raise FormatError(f"unsupported version {version} (this reader handles "
+                          f"{VERSION} and {VERSION_GRAPH})")
     if file_size > size:
         raise FormatError(f"truncated file: file_size says {file_size} bytes, got {size}")
     if file_size != size:
@@ -708,8 +752,10 @@ def from_bytes(data: bytes) -> Model:
         raise FormatError(f"layer_size must be {LAYER_SIZE}, got {layer_size}")
     if any(reserved):
         raise FormatError("header reserved bytes (80..127) must be zero")
-    if not 1 <= n <= MAX_LAYERS:
-        raise FormatError(f"num_layers must be 1..{MAX_LAYERS}, got {n}")
+    max_records = MAX_LAYERS if version == VERSION else MAX_NODES
+    if not 1 <= n <= max_records:
+        raise FormatError(f"num_{'layers' if version == VERSION else 'nodes'} must be "
+                          f"1..{max_records}, got {n}")
     if coding not in _CODING_NAMES:
         raise FormatError(f"coding must be 0..3, got {coding}")
     for v, f in ((c, "input_channels"), (h, "input_height"), (w, "input_width")):
@@ -760,6 +806,16 @@ def from_bytes(data: bytes) -> Model:
     if pos != strings_end:
         raise FormatError(f"string table: strings_size {strings_size} leaves "
                           f"{strings_end - pos} unused bytes")
+
+    if version == VERSION_GRAPH:
+        from . import graph
+        nodes = graph.read_nodes(data, n, strings_end, file_size)
+        model = Model(input_shape=(c, h, w), num_classes=k, time_steps=t, coding=coding_name,
+                      sigma=sigma, layers=None, nodes=nodes, name=strings[0],
+                      class_names=strings[1:])
+        validate(model)
+        _check_layout(model, data)
+        return model
 
     # Layer records.
     layers: list[Layer] = []
@@ -823,10 +879,31 @@ def from_bytes(data: bytes) -> Model:
     model = Model(input_shape=(c, h, w), num_classes=k, time_steps=t, coding=coding_name,
                   sigma=sigma, layers=layers, name=strings[0], class_names=strings[1:])
     validate(model)
+    _check_layout(model, data)
     return model
+
+
+def _check_layout(model: Model, data: bytes) -> None:
+    """The tensors lie where the canonical writer puts them, padding is zero and nothing
+    follows the last tensor: the file is exactly what to_bytes writes for its content."""
+    canonical = to_bytes(model)
+    if canonical != data:
+        at = next((i for i, (a, b) in enumerate(zip(canonical, data)) if a != b),
+                  min(len(canonical), len(data)))
+        raise FormatError(f"the tensors are not in the canonical layout (each at the first "
+                          f"multiple of 64 after the previous one, zero padding, nothing "
+                          f"after the last): first difference at byte {at}")
 
 
 def read_model(path: str | PathLike) -> Model:
     """Read and validate an `.rscm` file."""
     with open(path, "rb") as f:
         return from_bytes(f.read())
+
+
+def __getattr__(name: str):
+    # The version 2 graph API lives in rsc.graph (imported lazily: it builds on this module).
+    if name in ("Node", "Graph", "NODE_KINDS", "to_graph", "node_types"):
+        from . import graph
+        return getattr(graph, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

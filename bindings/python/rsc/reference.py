@@ -15,6 +15,12 @@ section "Meaning: one forward pass" of `docs/format.md` literally:
   over the T steps (flattened channels-first); pools include the zero padding and avgpool2d
   always divides by kh*kw; flatten is channels-first (C, H, W) -> C*H*W.
 
+Version 2 models (graphs, `rsc.graph`) run node by node in file order at every step, each node
+reading the current step's outputs of earlier nodes: maxpool2d takes the max over the window
+(padding never wins), global_avgpool the mean over H x W, add the sum, and `a * b`, iand
+`a * (1 - b)`; lif with decay_input False is `h = v - (v - v_reset) / tau + I`. The logits are
+the mean over T of the last node's output.
+
 `encode` draws the per-step inputs u_t with numpy's generator. It is NOT rsc's Philox stream:
 tests that compare against the runtime feed the same u to both.
 """
@@ -149,6 +155,82 @@ def _run(layers: list[rf.Layer], u: np.ndarray, spike_counts: list | None = None
     return steps if keep_steps else total / t_steps
 
 
+def _maxpool(a: np.ndarray, kernel, stride, padding) -> np.ndarray:
+    """Max over each window; padded positions hold -inf, as PyTorch's max_pool2d."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    b, c, h, w = a.shape
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    ap = np.full((b, c, h + 2 * ph, w + 2 * pw), -np.inf)
+    ap[:, :, ph:ph + h, pw:pw + w] = a
+    out = np.full((b, c, oh, ow), -np.inf)
+    for i in range(kh):
+        for j in range(kw):
+            out = np.maximum(out, ap[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
+    return out
+
+
+def _graph_neuron(node, v: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v_reset, v_th = float(node.v_reset), float(node.v_threshold)
+    if node.kind == "lif":
+        tau = float(node.tau)
+        h = v + (i - (v - v_reset)) / tau if node.decay_input else v - (v - v_reset) / tau + i
+    else:
+        h = v + i
+    s = h >= v_th
+    v[...] = np.where(s, v_reset, h) if node.reset == "hard" else h - s * v_th
+    return s.astype(np.float64), h
+
+
+def _run_graph(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
+               margins: list | None = None) -> np.ndarray:
+    """Run a version 2 model over u (B, T, C, H, W): the mean over T of the last node's
+    output, (B, K); spike_counts / margins as in _run, per node."""
+    nodes = model.nodes
+    bsz, t_steps = u.shape[:2]
+    v = [np.full((bsz,) + n.out_shape, float(n.v_reset)) if n.kind in ("lif", "if") else None
+         for n in nodes]
+    counts = [0.0 if n.kind in ("lif", "if") else None for n in nodes]
+    margin = [np.inf if n.kind in ("lif", "if") else None for n in nodes]
+    total = np.zeros((bsz, model.num_classes))
+    for t in range(t_steps):
+        out = [u[:, t]]
+        for k, node in enumerate(nodes):
+            a = out[node.inputs[0]]
+            if node.kind == "conv2d":
+                y = conv2d_ref(a, node.real_weight(), node.bias, node.stride, node.padding)
+            elif node.kind == "linear":
+                y = (a.reshape(bsz, -1) @ node.real_weight().T
+                     + node.bias.astype(np.float64)).reshape(bsz, -1, 1, 1)
+            elif node.kind in ("avgpool2d", "sumpool2d"):
+                y = pool2d_ref(a, node.kernel, node.stride, node.padding,
+                               average=node.kind == "avgpool2d")
+            elif node.kind == "maxpool2d":
+                y = _maxpool(a, node.kernel, node.stride, node.padding)
+            elif node.kind == "global_avgpool":
+                y = a.mean(axis=(2, 3), keepdims=True)
+            elif node.kind == "flatten":
+                y = a.reshape(bsz, -1, 1, 1)
+            elif node.kind == "add":
+                y = a + out[node.inputs[1]]
+            elif node.kind == "and":
+                y = a * out[node.inputs[1]]
+            elif node.kind == "iand":
+                y = a * (1.0 - out[node.inputs[1]])
+            else:
+                y, h = _graph_neuron(node, v[k], a)
+                counts[k] += float(y.sum())
+                if margins is not None:
+                    margin[k] = min(margin[k], float(np.abs(h - float(node.v_threshold)).min()))
+            out.append(y)
+        total += out[-1].reshape(bsz, -1)
+    if spike_counts is not None:
+        spike_counts[:] = counts
+    if margins is not None:
+        margins[:] = margin
+    return total / t_steps
+
+
 def _as_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
     u = np.asarray(inputs, dtype=np.float64)
     c, h, w = model.input_shape
@@ -175,6 +257,8 @@ def _logit_layers(model: rf.Model) -> list[rf.Layer]:
 def forward_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
     """Logits (B, K) float64 of B independent passes; inputs (B, T, C, H, W) or (B, T, d)."""
     rf.validate(model)
+    if model.nodes is not None:
+        return _run_graph(model, _as_batch(model, inputs))
     return _run(_logit_layers(model), _as_batch(model, inputs))
 
 
@@ -195,15 +279,20 @@ def predict(model: rf.Model, inputs: np.ndarray) -> int:
 
 
 def firing_rates(model: rf.Model, inputs: np.ndarray) -> list[float | None]:
-    """Per layer, the fraction of (neuron, step, pass) with a spike; None without neuron.
+    """Per layer (v1) or node (v2), the fraction of (neuron, step, pass) with a spike; None
+    without neuron.
     inputs as for forward_batch."""
     rf.validate(model)
     u = _as_batch(model, inputs)
-    layers = _logit_layers(model)
     counts: list = []
-    _run(layers, u, counts)
+    if model.nodes is not None:
+        items = model.nodes
+        _run_graph(model, u, counts)
+    else:
+        items = model.layers
+        _run(_logit_layers(model), u, counts)
     rates: list[float | None] = []
-    for layer, n in zip(model.layers, counts + [None] * (len(model.layers) - len(layers))):
+    for layer, n in zip(items, counts + [None] * (len(items) - len(counts))):
         rates.append(None if n is None
                      else n / (u.shape[0] * u.shape[1] * int(np.prod(layer.out_shape))))
     return rates
@@ -215,8 +304,11 @@ def threshold_margins(model: rf.Model, inputs: np.ndarray) -> list[float | None]
     membranes (fixed point) must reproduce the spikes exactly only where this is large."""
     rf.validate(model)
     u = _as_batch(model, inputs)
-    layers = _logit_layers(model)
     margins: list = []
+    if model.nodes is not None:
+        _run_graph(model, u, margins=margins)
+        return margins
+    layers = _logit_layers(model)
     _run(layers, u, margins=margins)
     return margins + [None] * (len(model.layers) - len(layers))
 
