@@ -34,4 +34,15 @@ RSCK_HIDDEN void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32
 RSCK_HIDDEN void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out);
 RSCK_HIDDEN void rsck_pool_analog(const rsck_layer *L, const float *in, float *out);
 
+/* The graph's operations (kernel_graph.c). */
+/* Currents of a weighted layer without a neuron, in the unit of the neuron that reads them. */
+RSCK_HIDDEN void rsck_current_count(const rsck_layer *L, const int32_t *acc, int32_t *cur);
+RSCK_HIDDEN void rsck_current_analog(const rsck_layer *L, const float *acc, int32_t *cur);
+/* A neuron on its own: spikes from a current map. */
+RSCK_HIDDEN void rsck_neuron_current(const rsck_layer *L, const int32_t *cur, int32_t *v, uint16_t *spikes);
+RSCK_HIDDEN void rsck_maxpool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out);
+RSCK_HIDDEN void rsck_maxpool_analog(const rsck_layer *L, const float *in, float *out);
+/* ADD (counts + counts, or into a current), AND, IAND of two maps of L's output size. */
+RSCK_HIDDEN void rsck_combine(const rsck_layer *L, const void *a, const void *b, void *out);
+
 #endif

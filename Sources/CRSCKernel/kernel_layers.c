@@ -129,7 +129,7 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
 /* Neuron kinds of the instances below: IF, LIF with any leak (Q30, 64-bit products), LIF whose
  * Q30 leak is a whole Q16 one below 2^16 (tau = 2, 4, 2.5, ...: 32-bit arithmetic, the same
  * results). */
-enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2 };
+enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2, LIF_NODECAY = 3 };
 
 /* floor((d * leak + 2^29) / 2^30): the LIF leak, 1/tau as a Q30 multiplier, rounded half up. With
  * leak = l16 2^14 this is floor((d * l16 + 2^15) / 2^16) exactly, which LIF_SPLIT computes (it is
@@ -153,7 +153,9 @@ static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t 
  * channels vectorize. */
 static inline __attribute__((always_inline)) uint16_t neuron_step(int lif, int soft, int32_t leak, int32_t vr,
                                                                   int32_t vth, int32_t I, int32_t *v) {
-    const int32_t h = lif ? *v + leak_step(lif, I - *v + vr, leak) : *v + I;
+    /* LIF_NODECAY (SpikingJelly decay_input=False): the leak acts on v alone, I adds in full. */
+    const int32_t h = lif == LIF_NODECAY ? *v + leak_step(LIF_WIDE, vr - *v, leak) + I
+                      : lif ? *v + leak_step(lif, I - *v + vr, leak) : *v + I;
     const int32_t spike = h >= vth;
     *v = soft ? h - (spike ? vth : 0) : (spike ? vr : h);
     return (uint16_t)spike;
@@ -201,6 +203,15 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
     }
 }
 
+/* Currents computed beforehand (a residual sum, kernel_graph.c): I = cur. */
+static inline __attribute__((always_inline)) void neuron_current_map(const rsck_layer *L, int lif, int soft, int oc,
+                                                                     const int32_t *cur, int32_t *v, uint16_t *spikes) {
+    const int OC = oc ? oc : L->out_c;
+    const int32_t leak = lif == LIF_SPLIT ? L->leak >> 14 : L->leak, vr = L->v_reset, vth = L->v_th;
+    const size_t n = (size_t)L->out_h * L->out_w * OC;
+    for (size_t j = 0; j < n; j++) spikes[j] = neuron_step(lif, soft, leak, vr, vth, cur[j], v + j);
+}
+
 /* Instances per neuron kind and reset, and for a whole number of tiles of channels (oc = 16 or 32,
  * where out_c == oc_stride) one with the channel count known: the channel loop is then unrolled
  * and the per-channel constants stay in registers across positions. */
@@ -213,9 +224,12 @@ static inline __attribute__((always_inline)) void neuron_analog_map(const rsck_l
 #define NEURON_DISPATCH(map, L, ...)                                                    \
     do {                                                                                \
         const int lif_ = (L)->neuron != RSCK_NEURON_LIF ? NEURON_IF                   \
+                         : !(L)->decay_input ? LIF_NODECAY                              \
                          : (L)->leak >= 0 && (L)->leak % 16384 == 0 && ((L)->leak >> 14) < 65536 \
                            ? LIF_SPLIT : LIF_WIDE;                                      \
-        if (lif_ == LIF_SPLIT && (L)->soft_reset) NEURON_OC(map, L, LIF_SPLIT, 1, __VA_ARGS__); \
+        if (lif_ == LIF_NODECAY && (L)->soft_reset) map(L, LIF_NODECAY, 1, 0, __VA_ARGS__); \
+        else if (lif_ == LIF_NODECAY) map(L, LIF_NODECAY, 0, 0, __VA_ARGS__);          \
+        else if (lif_ == LIF_SPLIT && (L)->soft_reset) NEURON_OC(map, L, LIF_SPLIT, 1, __VA_ARGS__); \
         else if (lif_ == LIF_SPLIT) NEURON_OC(map, L, LIF_SPLIT, 0, __VA_ARGS__);       \
         else if (lif_ && (L)->soft_reset) NEURON_OC(map, L, LIF_WIDE, 1, __VA_ARGS__);  \
         else if (lif_) NEURON_OC(map, L, LIF_WIDE, 0, __VA_ARGS__);                     \
@@ -229,6 +243,36 @@ RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int3
 
 RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes) {
     NEURON_DISPATCH(neuron_analog_map, L, acc, v, spikes);
+}
+
+RSCK_CLONES void rsck_neuron_current(const rsck_layer *L, const int32_t *cur, int32_t *v, uint16_t *spikes) {
+    NEURON_DISPATCH(neuron_current_map, L, cur, v, spikes);
+}
+
+/* The currents of a weighted layer that a residual add reads, computed as the fused neuron layers
+ * above compute theirs, into a map of out_c channels per position. */
+RSCK_CLONES void rsck_current_count(const rsck_layer *L, const int32_t *acc, int32_t *cur) {
+    const int OC = L->out_c, S = L->oc_stride, shift = L->cur_shift;
+    const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
+    const int32_t *restrict mult = L->cur_mult, *restrict bias = L->cur_bias;
+    const size_t npos = (size_t)L->out_h * L->out_w;
+    for (size_t p = 0; p < npos; p++)
+        for (int o = 0; o < OC; o++)
+            cur[p * OC + o] = (int32_t)(((int64_t)acc[p * S + o] * mult[o] + half) >> shift) + bias[o];
+}
+
+RSCK_CLONES void rsck_current_analog(const rsck_layer *L, const float *acc, int32_t *cur) {
+    const int OC = L->out_c, S = L->oc_stride;
+    const double lim = L->cur_limit;
+    const double *restrict mult = L->an_mult, *restrict bias = L->an_bias;
+    const size_t npos = (size_t)L->out_h * L->out_w;
+    for (size_t p = 0; p < npos; p++)
+        for (int o = 0; o < OC; o++) {
+            double I = (double)acc[p * S + o] * mult[o] + bias[o];
+            I = I > -lim ? I : -lim;
+            I = I < lim ? I : lim;
+            cur[p * OC + o] = (int32_t)nearbyint(I);
+        }
 }
 
 /* Window sums with zero padding, one body for both element types; the caller scales. */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define ALIGN 64
-#define MAX_LAYERS 256
+#define MAX_OPS 1024 /* the format's node limit: one operation per node at most */
 
 /* Pointers into one thread's scratch block. */
 typedef struct workspace {
@@ -21,18 +21,19 @@ typedef struct workspace {
     uint8_t *pad8;     /* byte copy of a spike-fed layer's input (dense VNNI path) */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
-    void *out[MAX_LAYERS];      /* layer outputs: uint16 (COUNT) or float (ANALOG) maps */
-    int32_t *v[MAX_LAYERS];     /* membranes of neuron layers                           */
+    void *out[MAX_OPS];         /* outputs: uint16 (COUNT), float (ANALOG) or int32 (CURRENT) maps */
+    int32_t *v[MAX_OPS];        /* membranes of neuron operations                                */
 } workspace;
 
 static size_t layer_out_n(const rsck_layer *L) { return (size_t)L->out_c * L->out_h * L->out_w; }
 static size_t layer_in_n(const rsck_layer *L) { return (size_t)L->in_c * L->in_h * L->in_w; }
 static size_t up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-/* Output of layer i is COUNT unless it is a pool over an analog map or the last layer. */
-static int out_is_analog(const rsck_layer *L) {
-    return (L->kind == RSCK_AVGPOOL || L->kind == RSCK_SUMPOOL) && L->input_kind == RSCK_ANALOG;
+static size_t out_elem_size(const rsck_layer *L) {
+    return L->out_kind == RSCK_ANALOG ? sizeof(float) : L->out_kind == RSCK_CURRENT ? sizeof(int32_t) : sizeof(uint16_t);
 }
+
+static int has_membrane(const rsck_layer *L) { return L->neuron != RSCK_NEURON_NONE; }
 
 /* Walks the layout once; with base == NULL it only measures. */
 static size_t carve(const rsck_net *net, char *base, workspace *ws) {
@@ -70,8 +71,8 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
         const rsck_layer *L = &net->layers[i];
         const size_t n = layer_out_n(L);
         if (base) ws->out[i] = base + off;
-        off += up(n * (out_is_analog(L) ? sizeof(float) : sizeof(uint16_t)));
-        if (L->neuron != RSCK_NEURON_NONE) {
+        off += up(n * out_elem_size(L));
+        if (has_membrane(L)) {
             if (base) ws->v[i] = (int32_t *)(void *)(base + off);
             off += up(n * sizeof(int32_t));
         }
@@ -86,7 +87,7 @@ int rsck_max_threads(void) { return omp_get_max_threads(); }
 static void pass_begin(const rsck_net *net, workspace *ws) {
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
-        if (L->neuron == RSCK_NEURON_NONE) continue;
+        if (!has_membrane(L)) continue;
         int32_t *v = ws->v[i];
         const size_t n = layer_out_n(L);
         for (size_t j = 0; j < n; j++) v[j] = L->v_reset;
@@ -94,27 +95,50 @@ static void pass_begin(const rsck_net *net, workspace *ws) {
     memset(ws->logits, 0, (size_t)net->num_classes * sizeof(double));
 }
 
-/* One time step on the coded input ws->z (CHW). */
+static const void *input_of(const workspace *ws, const void *coded, int32_t op) {
+    return op < 0 ? coded : ws->out[op];
+}
+
+/* One time step on the coded input ws->z (CHW): the operations in order, each reading the
+ * outputs of earlier ones at this step. */
 static void step(const rsck_net *net, workspace *ws) {
     const int C = net->in_c;
     const size_t hw = (size_t)net->in_h * net->in_w;
-    const float *in_analog = ws->z;
+    const float *coded = ws->z;
     if (C > 1) {
         for (int c = 0; c < C; c++)
             for (size_t p = 0; p < hw; p++) ws->xin[p * C + c] = ws->z[(size_t)c * hw + p];
-        in_analog = ws->xin;
+        coded = ws->xin;
     }
-    const void *in = in_analog;
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
-        if (L->kind == RSCK_AVGPOOL || L->kind == RSCK_SUMPOOL) {
+        const void *in = input_of(ws, coded, L->in0);
+        switch (L->kind) {
+        case RSCK_AVGPOOL:
+        case RSCK_SUMPOOL:
             if (L->input_kind == RSCK_ANALOG)
                 rsck_pool_analog(L, (const float *)in, (float *)ws->out[i]);
             else
                 rsck_pool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
-            in = ws->out[i];
             continue;
+        case RSCK_MAXPOOL:
+            if (L->input_kind == RSCK_ANALOG)
+                rsck_maxpool_analog(L, (const float *)in, (float *)ws->out[i]);
+            else
+                rsck_maxpool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
+            continue;
+        case RSCK_ADD:
+        case RSCK_AND:
+        case RSCK_IAND:
+            rsck_combine(L, in, input_of(ws, coded, L->in1), ws->out[i]);
+            continue;
+        case RSCK_NEURON:
+            rsck_neuron_current(L, (const int32_t *)in, ws->v[i], (uint16_t *)ws->out[i]);
+            continue;
+        default:
+            break;
         }
+        /* conv2d / linear: with a fused neuron, giving the logits, or giving a current. */
         if (L->input_kind == RSCK_ANALOG) {
             rsck_dense(L, (const float *)in, ws->pad, ws->accf);
             if (L->last) {
@@ -122,7 +146,10 @@ static void step(const rsck_net *net, workspace *ws) {
                     ws->logits[o] += (double)ws->accf[o] * (double)L->scale[o] + (double)L->bias[o];
                 return;
             }
-            rsck_neuron_analog(L, ws->accf, ws->v[i], (uint16_t *)ws->out[i]);
+            if (L->neuron != RSCK_NEURON_NONE)
+                rsck_neuron_analog(L, ws->accf, ws->v[i], (uint16_t *)ws->out[i]);
+            else
+                rsck_current_analog(L, ws->accf, (int32_t *)ws->out[i]);
         } else {
             rsck_count_layer(L, (const uint16_t *)in, ws->acc, ws->events, ws->pad8);
             if (L->last) {
@@ -131,9 +158,11 @@ static void step(const rsck_net *net, workspace *ws) {
                     ws->logits[o] += (double)ws->acc[o] * (m * (double)L->scale[o]) + (double)L->bias[o];
                 return;
             }
-            rsck_neuron_count(L, ws->acc, ws->v[i], (uint16_t *)ws->out[i]);
+            if (L->neuron != RSCK_NEURON_NONE)
+                rsck_neuron_count(L, ws->acc, ws->v[i], (uint16_t *)ws->out[i]);
+            else
+                rsck_current_count(L, ws->acc, (int32_t *)ws->out[i]);
         }
-        in = ws->out[i];
     }
 }
 

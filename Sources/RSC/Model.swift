@@ -60,7 +60,7 @@ public final class Model: Sendable {
         plan = try NetworkPlan(m)
         info = ModelInfo(name: m.name, inputShape: m.input, numClasses: m.numClasses, timeSteps: m.timeSteps,
                          coding: m.coding, sigma: Double(m.sigma), classNames: m.classNames,
-                         numLayers: m.layers.count)
+                         numLayers: m.records)
     }
 
     /// Runs the base SNN once on caller-given per-step inputs (T x d floats, e.g. already noised)

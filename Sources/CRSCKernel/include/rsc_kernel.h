@@ -13,16 +13,21 @@
 extern "C" {
 #endif
 
-enum { RSCK_CONV = 1, RSCK_LINEAR = 2, RSCK_AVGPOOL = 3, RSCK_SUMPOOL = 4 };
+/* Operations of the plan, run in order at every step; each reads earlier outputs (in0, in1). A
+ * conv/linear with a neuron is one fused operation; RSCK_NEURON is a neuron on its own, reading
+ * a current (a residual sum of currents before a neuron). */
+enum { RSCK_CONV = 1, RSCK_LINEAR = 2, RSCK_AVGPOOL = 3, RSCK_SUMPOOL = 4, RSCK_MAXPOOL = 5,
+       RSCK_ADD = 6, RSCK_AND = 7, RSCK_IAND = 8, RSCK_NEURON = 9 };
 enum { RSCK_NEURON_NONE = 0, RSCK_NEURON_LIF = 1, RSCK_NEURON_IF = 2 };
-/* What a layer reads: real-valued maps (the coded input, or pools of it), multiplied in float32,
- * or small non-negative integer maps (spikes, or sums of spikes after pooling), added as int8
- * weight rows into int32. */
-enum { RSCK_ANALOG = 0, RSCK_COUNT = 1 };
+/* What an operation reads or writes: real-valued maps (the coded input, or pools of it; float),
+ * small non-negative integer maps (spikes, pooled spikes, sums of spike maps; uint16), added as
+ * int8 weight rows into int32, or currents (int32, in the membrane unit of the neuron that reads
+ * them, through adds). */
+enum { RSCK_ANALOG = 0, RSCK_COUNT = 1, RSCK_CURRENT = 2 };
 enum { RSCK_DIRECT = 0, RSCK_GAUSSIAN = 1, RSCK_GAUSSIAN_SHARED = 2, RSCK_POISSON = 3 };
 
-/* One layer of the plan. Maps are stored HWC (channels innermost); flatten is a no-op on memory
- * (linear weights are permuted accordingly when the plan is built). */
+/* One operation of the plan. Maps are stored HWC (channels innermost); flatten is a no-op on
+ * memory (linear weights are permuted accordingly when the plan is built). */
 /* Output channels are processed in tiles of this many accumulators, held in registers. */
 #define RSCK_TILE 16
 
@@ -59,6 +64,13 @@ typedef struct rsck_layer {
     int32_t v_th, v_reset;    /* in membrane units                                              */
     int32_t leak;             /* LIF: round(2^30 / tau)                                          */
     int32_t last;             /* 1 for the last weighted layer (no neuron: its output is logits) */
+
+    /* The graph. */
+    int32_t in0, in1;         /* inputs: -1 = the coded input, else an earlier operation's output */
+    int32_t in1_kind;         /* binary operations: the second input's kind (input_kind: the first) */
+    int32_t out_kind;         /* RSCK_ANALOG, RSCK_COUNT or RSCK_CURRENT                          */
+    int32_t add_m0, add_m1;   /* ADD into a current: membrane units per count of a COUNT input    */
+    int32_t decay_input;      /* LIF: 1 h = v + (I - (v - v_reset))/tau, 0 h = v - (v - v_reset)/tau + I */
 } rsck_layer;
 
 typedef struct rsck_net {

@@ -2,6 +2,8 @@
 public enum Limits {
     public static let maxFileBytes = 1 << 31
     public static let maxLayers = 256
+    /// Version 2: nodes of a graph (a ResNet-152 is about 500); each reads at most 2 nodes.
+    public static let maxNodes = 1024
     public static let maxTimeSteps = 4096
     public static let maxClasses = 65536
     public static let maxDimension = 65535
@@ -11,6 +13,14 @@ public enum Limits {
     /// Sum of all layer outputs: bounds the per-thread scratch memory (~10 bytes per element).
     public static let maxTotalElements = 1 << 26
     public static let maxWeightBytes = 1 << 28
+    /// Kernel scratch memory of one thread (maps, membranes, accumulators, padded copies).
+    public static let maxScratchBytes = 1 << 28
+    /// Work of one pass: multiply-accumulates, window and elementwise operations over T steps.
+    public static let maxWorkPerPass = 1 << 33
+    /// The network plan (repacked weights and tables): at most this multiple of the file size
+    /// plus planSlackBytes.
+    public static let planBytesPerFileByte = 16
+    public static let planSlackBytes = 1 << 26
     public static let maxStringBytes = 4096
     /// Largest pass count of one call: the pass index is a 32-bit Philox counter word.
     public static let maxPasses = Int(UInt32.max)

@@ -33,6 +33,7 @@ public struct Shape3: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "(\(channels), \(height), \(width))" }
 }
 
+/// Kinds of version 1 layer records.
 enum LayerKind: UInt32 {
     case conv2d = 1, linear, avgpool2d, sumpool2d, flatten
     var isWeighted: Bool { self == .conv2d || self == .linear }
@@ -43,6 +44,7 @@ enum Neuron: UInt32 {
     case none = 0, lif, integrateAndFire
 }
 
+/// A version 1 layer record, as read; the parser turns the chain into nodes.
 struct LayerDescription {
     var kind: LayerKind
     var neuron: Neuron
@@ -61,7 +63,78 @@ struct LayerDescription {
     var biases: [Float]
 }
 
+/// Kinds of version 2 node records (docs/format.md, "Version 2").
+enum NodeKind: UInt32, CustomStringConvertible {
+    case conv2d = 1, linear, avgpool2d, sumpool2d, flatten, maxpool2d, globalAvgpool, add, and, iand, lif, integrateAndFire
+    var isWeighted: Bool { self == .conv2d || self == .linear }
+    var isWindowed: Bool { self == .avgpool2d || self == .sumpool2d || self == .maxpool2d }
+    var isPool: Bool { isWindowed || self == .globalAvgpool }
+    var isBinary: Bool { self == .add || self == .and || self == .iand }
+    var isNeuron: Bool { self == .lif || self == .integrateAndFire }
+    var description: String {
+        switch self {
+        case .conv2d: return "conv2d"
+        case .linear: return "linear"
+        case .avgpool2d: return "avgpool2d"
+        case .sumpool2d: return "sumpool2d"
+        case .flatten: return "flatten"
+        case .maxpool2d: return "maxpool2d"
+        case .globalAvgpool: return "global_avgpool"
+        case .add: return "add"
+        case .and: return "and"
+        case .iand: return "iand"
+        case .lif: return "lif"
+        case .integrateAndFire: return "if"
+        }
+    }
+}
+
+/// What a node's output holds, which decides how the kernel stores and consumes it.
+enum ValueType: Equatable, CustomStringConvertible {
+    /// The coded input or pools of it: real values.
+    case analog
+    /// 0/1 spike maps.
+    case spikes
+    /// Small non-negative integers: pooled spikes, sums of spike maps.
+    case counts
+    /// A conv2d/linear output or a sum involving one: read by exactly one neuron or add.
+    case current
+    var description: String {
+        switch self {
+        case .analog: return "analog values"
+        case .spikes: return "spikes"
+        case .counts: return "counts"
+        case .current: return "a current"
+        }
+    }
+}
+
+/// One node of the graph. Node 0 is the model input; nodes are numbered from 1 in file order.
+struct NodeDescription {
+    var kind: NodeKind
+    /// Indices of the nodes read (0 = the model input), each smaller than this node's.
+    var inputs: [Int]
+    var output: Shape3
+    var kernel: (h: Int, w: Int) = (1, 1)
+    var stride: (h: Int, w: Int) = (1, 1)
+    var padding: (h: Int, w: Int) = (0, 0)
+    var softReset = false
+    /// LIF: SpikingJelly's decay_input (v1's LIF is decay_input).
+    var decayInput = false
+    var tau: Float = 0
+    var vThreshold: Float = 0
+    var vReset: Float = 0
+    var weights: [Int8] = []
+    var scales: [Float] = []
+    var biases: [Float] = []
+    /// Set by the parser's graph check.
+    var type: ValueType = .analog
+    /// The shape as laid out in memory: a flatten relabels its input's map without moving it.
+    var memory: Shape3
+}
+
 struct ModelDescription {
+    var version: Int
     var coding: Coding
     var sigma: Float
     var input: Shape3
@@ -69,5 +142,10 @@ struct ModelDescription {
     var timeSteps: Int
     var name: String
     var classNames: [String]
-    var layers: [LayerDescription]
+    /// Layer (v1) or node (v2) records in the file.
+    var records: Int
+    /// Size of the file: the plan's memory is bounded by a multiple of it.
+    var fileBytes: Int
+    /// The network as a graph, for either version; the last node gives the logits.
+    var nodes: [NodeDescription]
 }

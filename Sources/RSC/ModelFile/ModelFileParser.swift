@@ -4,12 +4,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads and validates an `.rscm` v1 file (docs/format.md). Every field is checked against the
-/// file size and the other fields before any tensor is read; the first violation throws an
-/// RSCError whose message names the field (and layer).
+/// Reads and validates an `.rscm` file, version 1 (a chain of layers) or 2 (a graph of nodes)
+/// (docs/format.md). Every field is checked against the file size and the other fields before
+/// any tensor is read; the first violation throws an RSCError whose message names the field
+/// (and layer or node). Either version becomes the same graph description.
 enum ModelFileParser {
     static let magic: [UInt8] = [0x89, 0x52, 0x53, 0x43, 0x4D, 0x0D, 0x0A, 0x1A]
-    static let version: UInt32 = 1
+    static let versions: ClosedRange<UInt32> = 1...2
     static let headerSize = 128
     static let layerSize = 128
 
@@ -49,9 +50,10 @@ enum ModelFileParser {
         }
         guard size >= 12 else { throw RSCError.truncated("file is \(size) bytes, shorter than the 128-byte header") }
         let v = r.u32(8)
-        guard v == version else {
-            throw RSCError.unsupportedVersion("format version \(v) is not supported (this rsc reads version \(version))")
+        guard versions.contains(v) else {
+            throw RSCError.unsupportedVersion("format version \(v) is not supported (this rsc reads versions 1 and 2)")
         }
+        let graph = v == 2
         guard size >= headerSize else {
             throw RSCError.truncated("file is \(size) bytes, shorter than the 128-byte header")
         }
@@ -79,9 +81,10 @@ enum ModelFileParser {
         guard r.u32(28) == UInt32(layerSize) else { throw RSCError.format("layer_size is \(r.u32(28)), expected 128") }
         guard r.isZero(80..<128) else { throw RSCError.format("header reserved bytes 80..127 are not zero") }
         let numLayers = Int(r.u32(32))
-        guard numLayers >= 1 else { throw RSCError.format("num_layers is 0") }
-        guard numLayers <= Limits.maxLayers else {
-            throw RSCError.limit("num_layers is \(numLayers), more than \(Limits.maxLayers)")
+        let records = graph ? "num_nodes" : "num_layers", maxRecords = graph ? Limits.maxNodes : Limits.maxLayers
+        guard numLayers >= 1 else { throw RSCError.format("\(records) is 0") }
+        guard numLayers <= maxRecords else {
+            throw RSCError.limit("\(records) is \(numLayers), more than \(maxRecords)")
         }
         guard let coding = Coding(rawValue: r.u32(36)) else { throw RSCError.format("coding is \(r.u32(36)), not 0..3") }
         let input = try shape(r, at: 40, what: "input")
@@ -109,10 +112,10 @@ enum ModelFileParser {
         let stringsOffset = r.u64(64), stringsSize = r.u64(72)
         let tableEnd = UInt64(headerSize + layerSize * numLayers)
         guard stringsOffset == tableEnd else {
-            throw RSCError.format("strings_offset is \(stringsOffset), expected \(tableEnd) (right after the layer table)")
+            throw RSCError.format("strings_offset is \(stringsOffset), expected \(tableEnd) (right after the \(graph ? "node" : "layer") table)")
         }
         guard tableEnd <= UInt64(size) else {
-            throw RSCError.outOfBounds("the layer table (\(numLayers) layers) ends at \(tableEnd), past the end of the file (\(size))")
+            throw RSCError.outOfBounds("the \(graph ? "node" : "layer") table (\(numLayers) records) ends at \(tableEnd), past the end of the file (\(size))")
         }
         guard stringsSize <= UInt64(size) - stringsOffset else {
             throw RSCError.outOfBounds("the string table (\(stringsSize) bytes at \(stringsOffset)) runs past the end of the file (\(size))")
@@ -120,28 +123,61 @@ enum ModelFileParser {
         let stringsEnd = Int(stringsOffset + stringsSize)
         let strings = try readStrings(r, from: Int(stringsOffset), to: stringsEnd, count: 1 + numClasses)
 
-        var layers: [LayerDescription] = []
-        var current = input
-        var totalElements = 0
-        for i in 0..<numLayers {
-            let layer = try readLayer(r, index: i, at: headerSize + i * layerSize, input: current,
-                                      tensorsFrom: stringsEnd, fileSize: size)
-            totalElements += layer.output.count
-            guard totalElements <= Limits.maxTotalElements else {
-                throw RSCError.limit("layers 0...\(i) produce \(totalElements) elements per step, more than \(Limits.maxTotalElements)")
+        var tensors = TensorCursor(bytes: r, position: stringsEnd, fileSize: size)
+        var nodes: [NodeDescription]
+        if graph {
+            nodes = []
+            for i in 1...numLayers {
+                nodes.append(try readNode(r, index: i, at: headerSize + (i - 1) * layerSize, tensors: &tensors))
             }
-            layers.append(layer)
-            current = layer.output
+        } else {
+            var layers: [LayerDescription] = []
+            var current = input
+            for i in 0..<numLayers {
+                let layer = try readLayer(r, index: i, at: headerSize + i * layerSize, input: current, tensors: &tensors)
+                layers.append(layer)
+                current = layer.output
+            }
+            try checkStructure(layers, numClasses: numClasses)
+            nodes = chainNodes(layers, input: input)
         }
-        try checkStructure(layers, numClasses: numClasses)
-        return ModelDescription(coding: coding, sigma: sigma, input: input, numClasses: numClasses,
+        try tensors.finish()
+        try GraphCheck.check(&nodes, input: input, numClasses: numClasses, labels: graph)
+        return ModelDescription(version: Int(v), coding: coding, sigma: sigma, input: input, numClasses: numClasses,
                                 timeSteps: timeSteps, name: strings[0], classNames: Array(strings.dropFirst()),
-                                layers: layers)
+                                records: numLayers, fileBytes: size, nodes: nodes)
+    }
+
+    /// A v1 chain as graph nodes: a weighted layer with a neuron becomes a weighted node read by
+    /// a neuron node (v1's LIF is SpikingJelly's decay_input); flattens after the last weighted
+    /// layer, which do not change the logits, are dropped.
+    static func chainNodes(_ layers: [LayerDescription], input: Shape3) -> [NodeDescription] {
+        let last = layers.lastIndex(where: { $0.kind.isWeighted })!
+        var nodes: [NodeDescription] = []
+        for l in layers[...last] {
+            let kind: NodeKind
+            switch l.kind {
+            case .conv2d: kind = .conv2d
+            case .linear: kind = .linear
+            case .avgpool2d: kind = .avgpool2d
+            case .sumpool2d: kind = .sumpool2d
+            case .flatten: kind = .flatten
+            }
+            nodes.append(NodeDescription(kind: kind, inputs: [nodes.count], output: l.output, kernel: l.kernel,
+                                         stride: l.stride, padding: l.padding, weights: l.weights, scales: l.scales,
+                                         biases: l.biases, memory: l.output))
+            if l.neuron != .none {
+                nodes.append(NodeDescription(kind: l.neuron == .lif ? .lif : .integrateAndFire, inputs: [nodes.count],
+                                             output: l.output, softReset: l.softReset, decayInput: l.neuron == .lif,
+                                             tau: l.tau, vThreshold: l.vThreshold, vReset: l.vReset, memory: l.output))
+            }
+        }
+        return nodes
     }
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
 
-    private static func shape(_ r: ByteReader, at: Int, what: String) throws -> Shape3 {
+    static func shape(_ r: ByteReader, at: Int, what: String) throws -> Shape3 {
         let c = Int(r.u32(at)), h = Int(r.u32(at + 4)), w = Int(r.u32(at + 8))
         for (v, n) in [(c, "channels"), (h, "height"), (w, "width")] {
             guard v >= 1 else { throw RSCError.shape("\(what) \(n) is 0") }
@@ -175,7 +211,7 @@ enum ModelFileParser {
     }
 
     private static func readLayer(_ r: ByteReader, index i: Int, at o: Int, input: Shape3,
-                                  tensorsFrom: Int, fileSize: Int) throws -> LayerDescription {
+                                  tensors: inout TensorCursor) throws -> LayerDescription {
         let name = "layer \(i)"
         guard let kind = LayerKind(rawValue: r.u32(o)) else { throw RSCError.format("\(name): kind is \(r.u32(o)), not 1..5") }
         let label = "\(name) (\(kind))"
@@ -262,18 +298,8 @@ enum ModelFileParser {
             guard expected <= Limits.maxWeightBytes else {
                 throw RSCError.limit("\(label): \(expected) weights, more than \(Limits.maxWeightBytes)")
             }
-            let w = try tensor(wOff, bytes: expected, field: "weight", label, from: tensorsFrom, fileSize: fileSize)
-            let s = try tensor(sOff, bytes: 4 * outC, field: "scale", label, from: tensorsFrom, fileSize: fileSize)
-            let b = try tensor(bOff, bytes: 4 * outC, field: "bias", label, from: tensorsFrom, fileSize: fileSize)
-            weights = r.i8Array(w, count: expected)
-            scales = r.f32Array(s, count: outC)
-            biases = r.f32Array(b, count: outC)
-            if let c = scales.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
-                throw RSCError.format("\(label): scale[\(c)] is \(scales[c]), scales must be finite and > 0")
-            }
-            if let c = biases.firstIndex(where: { !$0.isFinite }) {
-                throw RSCError.format("\(label): bias[\(c)] is \(biases[c]), biases must be finite")
-            }
+            (weights, scales, biases) = try tensors.weightedTensors(weight: wOff, weightBytes: expected, scale: sOff,
+                                                                     bias: bOff, channels: outC, label: label)
         } else {
             guard wOff == 0, wSize == 0, sOff == 0, bOff == 0 else {
                 throw RSCError.format("\(label): tensor offsets and sizes must be 0 for a layer without weights")
@@ -282,19 +308,6 @@ enum ModelFileParser {
         return LayerDescription(kind: kind, neuron: neuron, softReset: reset == 1, input: inShape, output: outShape,
                                 kernel: kernel, stride: stride, padding: padding, tau: tau, vThreshold: vTh,
                                 vReset: vReset, weights: weights, scales: scales, biases: biases)
-    }
-
-    /// Validates one tensor's placement and returns its offset as an Int.
-    private static func tensor(_ offset: UInt64, bytes: Int, field: String, _ label: String,
-                               from start: Int, fileSize: Int) throws -> Int {
-        guard offset % 64 == 0 else { throw RSCError.format("\(label): \(field)_offset \(offset) is not a multiple of 64") }
-        guard offset >= UInt64(start) else {
-            throw RSCError.format("\(label): \(field)_offset \(offset) points into the header, layer table or strings (tensors start at \(start))")
-        }
-        guard offset <= UInt64(fileSize), UInt64(bytes) <= UInt64(fileSize) - offset else {
-            throw RSCError.outOfBounds("\(label): \(field) tensor (\(bytes) bytes at \(offset)) runs past the end of the file (\(fileSize))")
-        }
-        return Int(offset)
     }
 
     /// Whole-network rules: neurons on every weighted layer but the last, which yields the logits.

@@ -1,6 +1,6 @@
 """Random and analytic models for tests, fixtures and examples.
 
-`random_conv_snn` and `random_mlp` draw weights from a seeded numpy generator and then
+`random_conv_snn`, `random_mlp` and `random_resnet` (a version 2 graph) draw weights from a seeded numpy generator and then
 calibrate every spiking layer's biases, channel by channel, so that each channel fires on
 about `target_rate` of its (neuron, step) slots for inputs x ~ U[0, 1]^d passed through the
 model's own coding. Without this, random spiking networks are mostly silent or saturated and
@@ -16,7 +16,8 @@ import numpy as np
 from . import format as rf
 from . import reference as ref
 
-__all__ = ["random_conv_snn", "random_mlp", "linear_classifier", "calibration_inputs"]
+__all__ = ["random_conv_snn", "random_mlp", "random_resnet", "linear_classifier",
+           "calibration_inputs"]
 
 
 def calibration_inputs(input_shape, time_steps: int, coding: str, sigma: float,
@@ -233,3 +234,99 @@ def linear_classifier(w, b=None, input_shape=None, time_steps: int = 1,
                      class_names=class_names)
     rf.validate(model)
     return model
+
+
+def random_resnet(seed: int, style: str = "spiking", connect: str = "ADD", input_shape=(1, 12, 12),
+                  width: int = 8, blocks: int = 2, classes: int = 10, time_steps: int = 4,
+                  coding: str = "gaussian", sigma: float = 0.25, neuron: str = "lif",
+                  reset: str = "hard", decay_input: bool = True, tau: float = 2.0,
+                  v_threshold: float = 1.0, v_reset: float = 0.0, pool: str = "maxpool2d",
+                  head: str = "global_avgpool", target_rate: float = 0.25,
+                  name: str | None = None) -> rf.Model:
+    """A small random residual SNN (a version 2 graph), SpikingJelly's two block styles:
+
+        stem: conv2d(3x3, pad 1) -> neuron -> pool (2x2, `pool`)
+        `blocks` blocks at `width` channels, the first of them downsampling (stride 2) with a
+        1x1 conv branch:
+          style "spiking" (spiking_resnet): neuron(conv(neuron(conv(x))) + identity), identity
+            = x, or the downsample branch's current (conv 1x1, no neuron);
+          style "sew" (sew_resnet): connect(identity, neuron(conv(neuron(conv(x))))), identity
+            = x or neuron(conv1x1(x)), connect = ADD | AND | IAND;
+        head: global_avgpool -> linear(classes), or flatten -> linear(classes).
+
+    Biases are calibrated per channel so that every neuron fires on about target_rate."""
+    from . import graph as rg
+
+    rng = np.random.default_rng(seed)
+    if coding in ("direct", "poisson"):
+        sigma = 0.0
+    unit = abs(v_threshold - v_reset) or 1.0
+    g = rg.Graph(input_shape)
+
+    def spike(src: int) -> int:
+        if neuron == "if":
+            return g.if_(src, v_threshold=v_threshold, v_reset=v_reset, reset=reset)
+        return g.lif(src, tau=tau, v_threshold=v_threshold, v_reset=v_reset, reset=reset,
+                     decay_input=decay_input)
+
+    def conv(src: int, out: int, k: int, stride: int = 1) -> int:
+        c = g.shape(src)[0]
+        return g.conv2d(src, _weights(rng, (out, c, k, k), 2.0 * unit), None, stride=stride,
+                        padding=k // 2)
+
+    x = spike(conv(g.input, width, 3))
+    x = getattr(g, pool)(x, 2)
+    for b in range(blocks):
+        stride = 2 if b == 0 else 1
+        out = spike(conv(x, width, 3, stride))
+        out = conv(out, width, 3)
+        down = conv(x, width, 1, stride) if stride != 1 else None
+        if style == "spiking":
+            x = spike(g.add(out, down if down is not None else x))
+        else:
+            identity = spike(down) if down is not None else x
+            out = spike(out)
+            fn = {"ADD": g.add, "AND": g.and_, "IAND": g.iand}[connect]
+            x = fn(identity, out)
+    x = g.global_avgpool(x) if head == "global_avgpool" else g.flatten(x)
+    n = g.shape(x)[0]
+    g.linear(x, _weights(rng, (classes, n), 4.0))
+    model = g.build(time_steps=time_steps, coding=coding, sigma=sigma,
+                    name=name if name is not None else f"random_resnet(seed={seed}, {style})")
+    u = calibration_inputs(input_shape, time_steps, coding, sigma, rng)
+    _calibrate_graph(model, u, target_rate)
+    return model
+
+
+def _calibrate_graph(model: rf.Model, u: np.ndarray, target: float, iters: int = 12) -> None:
+    """Per neuron node in order, shift the bias of the first weighted node of its current so
+    that each channel fires on about `target` of its slots (bisection on the bias)."""
+    nodes = model.nodes
+    for k, node in enumerate(nodes):
+        if node.kind not in ("lif", "if"):
+            continue
+        j = node.inputs[0]
+        while not nodes[j - 1].weighted:  # an add: its first input carries a weighted node
+            j = nodes[j - 1].inputs[0]
+        w = nodes[j - 1]
+        c = w.out_shape[0]
+        lo, hi = np.full(c, -8.0), np.full(c, 8.0)
+        sub = rf.Model(input_shape=model.input_shape, num_classes=model.num_classes,
+                       time_steps=model.time_steps, coding=model.coding, sigma=model.sigma,
+                       layers=None, nodes=nodes, name=model.name)
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            w.bias = mid.astype(np.float32)
+            rates = _node_rates(sub, u, k)
+            hi = np.where(rates > target, mid, hi)
+            lo = np.where(rates > target, lo, mid)
+        w.bias = ((lo + hi) / 2).astype(np.float32)
+    rf.validate(model)
+
+
+def _node_rates(model: rf.Model, u: np.ndarray, k: int) -> np.ndarray:
+    """Per channel firing rate of neuron node k (0-based) over the passes u."""
+    counts: list = []
+    spikes = []
+    ref._run_graph(model, u, counts, per_channel=spikes, rate_node=k)
+    return spikes[0]

@@ -183,9 +183,11 @@ def _graph_neuron(node, v: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _run_graph(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
-               margins: list | None = None) -> np.ndarray:
+               margins: list | None = None, per_channel: list | None = None,
+               rate_node: int = -1) -> np.ndarray:
     """Run a version 2 model over u (B, T, C, H, W): the mean over T of the last node's
-    output, (B, K); spike_counts / margins as in _run, per node."""
+    output, (B, K); spike_counts / margins as in _run, per node; per_channel receives the
+    per-channel firing rate of neuron node `rate_node` (0-based)."""
     nodes = model.nodes
     bsz, t_steps = u.shape[:2]
     v = [np.full((bsz,) + n.out_shape, float(n.v_reset)) if n.kind in ("lif", "if") else None
@@ -193,6 +195,7 @@ def _run_graph(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
     counts = [0.0 if n.kind in ("lif", "if") else None for n in nodes]
     margin = [np.inf if n.kind in ("lif", "if") else None for n in nodes]
     total = np.zeros((bsz, model.num_classes))
+    rate = 0.0
     for t in range(t_steps):
         out = [u[:, t]]
         for k, node in enumerate(nodes):
@@ -220,6 +223,8 @@ def _run_graph(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
             else:
                 y, h = _graph_neuron(node, v[k], a)
                 counts[k] += float(y.sum())
+                if per_channel is not None and k == rate_node:
+                    rate = rate + y.mean(axis=(0, 2, 3)) / t_steps
                 if margins is not None:
                     margin[k] = min(margin[k], float(np.abs(h - float(node.v_threshold)).min()))
             out.append(y)
@@ -228,6 +233,8 @@ def _run_graph(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
         spike_counts[:] = counts
     if margins is not None:
         margins[:] = margin
+    if per_channel is not None:
+        per_channel[:] = [rate]
     return total / t_steps
 
 
