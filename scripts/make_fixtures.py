@@ -5,7 +5,7 @@
     python3 scripts/make_fixtures.py --check    # exit 1 if the committed files differ
 
 Everything is deterministic (fixed seeds): the same bytes on every run. Each `<name>.rscm` gets a
-`<name>.json` with the header fields, the layer table, one fixed input x and the T per-step inputs
+`<name>.json` with the header fields, the layer (v1) or node (v2) table, one fixed input x and the T per-step inputs
 `u` of one pass (float32 values, `u[t]` is the flattened C*H*W input of step t), and the float64
 reference logits (`rsc.reference.forward`), prediction, per-layer firing rates and threshold
 margins (min |h - v_threshold|, how close a spike came to flipping) for that `u`. The Swift reader and
@@ -52,8 +52,17 @@ def fixture_models() -> dict[str, rf.Model]:
                                time_steps=5, coding="direct", neuron="lif", reset="soft",
                                tau=3.0, v_threshold=0.75, v_reset=-0.25, name="direct_mlp")
     direct_mlp.class_names = ["zero", "één", "二"]  # exercises non-ASCII UTF-8
+    # Version 2 graphs: SpikingJelly's two residual styles, max and global average pooling.
+    resnet_spiking = rm.random_resnet(6, style="spiking", name="resnet_spiking")
+    sew_iand = rm.random_resnet(7, style="sew", connect="IAND", neuron="if", reset="soft",
+                                time_steps=3, coding="gaussian-shared", sigma=0.5,
+                                name="sew_iand")
+    sew_add = rm.random_resnet(8, style="sew", connect="ADD", decay_input=False, tau=3.0,
+                               input_shape=(2, 10, 10), pool="avgpool2d", head="flatten",
+                               name="sew_add")
     return {"tiny_linear": tiny, "conv_lif": conv_lif, "conv_if_soft": conv_if_soft,
-            "poisson_mlp": poisson_mlp, "direct_mlp": direct_mlp}
+            "poisson_mlp": poisson_mlp, "direct_mlp": direct_mlp,
+            "resnet_spiking": resnet_spiking, "sew_iand": sew_iand, "sew_add": sew_add}
 
 
 def fixture_input(stem: str, model: rf.Model, candidates: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +93,13 @@ def _layer_json(layer: rf.Layer) -> dict:
     return d
 
 
+def _node_json(node) -> dict:
+    return {"kind": node.kind, "inputs": list(node.inputs), "out_shape": list(node.out_shape),
+            "kernel": list(node.kernel), "stride": list(node.stride),
+            "padding": list(node.padding), "reset": node.reset, "decay_input": node.decay_input,
+            "tau": node.tau, "v_threshold": node.v_threshold, "v_reset": node.v_reset}
+
+
 def sidecar(stem: str, model: rf.Model, data: bytes) -> dict:
     x, u = fixture_input(stem, model)
     logits = ref.forward(model, u.astype(np.float64))
@@ -91,7 +107,7 @@ def sidecar(stem: str, model: rf.Model, data: bytes) -> dict:
     margins = ref.threshold_margins(model, u.astype(np.float64)[None])
     return {
         "file": f"{stem}.rscm",
-        "version": rf.VERSION,
+        "version": model.version,
         "file_size": len(data),
         "checksum": int.from_bytes(data[12:16], "little"),
         "name": model.name,
@@ -101,8 +117,8 @@ def sidecar(stem: str, model: rf.Model, data: bytes) -> dict:
         "num_classes": model.num_classes,
         "input_shape": list(model.input_shape),
         "class_names": list(model.class_names),
-        "layer_kinds": [l.kind for l in model.layers],
-        "layers": [_layer_json(l) for l in model.layers],
+        "layer_kinds": [l.kind for l in model.items],
+        "layers": [_layer_json(l) if model.layers is not None else _node_json(l) for l in model.items],
         "x": [float(v) for v in x],
         "u": [[float(v) for v in row] for row in u],
         "logits": [float(v) for v in logits],

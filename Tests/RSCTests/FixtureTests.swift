@@ -8,7 +8,8 @@ import XCTest
 final class FixtureTests: XCTestCase {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
-    static let names = ["tiny_linear", "conv_lif", "conv_if_soft", "poisson_mlp", "direct_mlp"]
+    static let names = ["tiny_linear", "conv_lif", "conv_if_soft", "poisson_mlp", "direct_mlp",
+                        "resnet_spiking", "sew_iand", "sew_add"]  // the last three: version 2 graphs
 
     struct Sidecar: Decodable {
         let name: String, coding: String, sigma: Double, time_steps: Int, num_classes: Int

@@ -301,7 +301,7 @@ def test_reject_bad_magic(conv_bytes):
 
 
 def test_reject_version(conv_bytes):
-    reject(patch_header(conv_bytes, "version", 2), "version")
+    reject(patch_header(conv_bytes, "version", 3), "version")
     reject(patch_header(conv_bytes, "version", 0), "version")
 
 

@@ -34,12 +34,21 @@ def load_bytes(tmp_path, data: bytes):
 
 CORRUPTIONS = {
     "bad magic": (lambda: b"GIF89a" + CONV[6:], errors.BadMagicError, "magic"),
-    "version": (lambda: patched(CONV, 8, "<I", 2), errors.UnsupportedVersionError, "version 2"),
+    "version": (lambda: patched(CONV, 8, "<I", 3), errors.UnsupportedVersionError, "version 3"),
     "truncated": (lambda: CONV[:-100], errors.TruncatedError, "file_size"),
     "short header": (lambda: CONV[:60], errors.TruncatedError, "header"),
     "checksum": (lambda: patched(CONV, 2000, "<B", CONV[2000] ^ 1, fix_crc=False), errors.ChecksumError, "checksum"),
-    "weight past end": (lambda: patched(CONV, LAYER0 + 72, "<Q", len(CONV) // 64 * 64), errors.OutOfBoundsError, "weight"),
-    "huge offset": (lambda: patched(CONV, LAYER0 + 88, "<Q", 2**63), errors.OutOfBoundsError, "scale"),
+    # The canonical layout (docs/format.md, "Tensors"): each tensor where the previous one ends,
+    # rounded up to 64; a file whose tensors overlap, leave junk between them or are followed by
+    # data is refused (a shared weight tensor multiplied memory at load, trailing data was read).
+    "weight moved": (lambda: patched(CONV, LAYER0 + 72, "<Q", len(CONV) // 64 * 64), errors.InvalidFieldError, "weight_offset"),
+    "huge offset": (lambda: patched(CONV, LAYER0 + 88, "<Q", 2**63), errors.InvalidFieldError, "scale_offset"),
+    "shared weight": (lambda: patched(CONV, LAYER0 + 128 * 2 + 72, "<Q", struct.unpack_from("<Q", CONV, LAYER0 + 72)[0]),
+                      errors.InvalidFieldError, "layer 2 (conv2d): weight_offset"),
+    "trailing data": (lambda: patched(CONV + bytes(64), 16, "<Q", len(CONV) + 64), errors.InvalidFieldError, "after its last tensor"),
+    "padding junk": (lambda: patched(CONV, struct.unpack_from("<Q", CONV, LAYER0 + 72)[0] - 1, "<B", 7),
+                     errors.InvalidFieldError, "padding"),
+    "last tensor cut": (lambda: patched(CONV[:-4], 16, "<Q", len(CONV) - 4), errors.OutOfBoundsError, "past the end"),
     "shape chain": (lambda: patched(CONV, LAYER0 + 128 + 12, "<I", 7), errors.ShapeError, "layer 1"),
     "weight size": (lambda: patched(CONV, LAYER0 + 80, "<Q", 53), errors.ShapeError, "weight_size"),
     "absurd layers": (lambda: patched(CONV, 32, "<I", 100000), errors.LimitError, "num_layers"),
