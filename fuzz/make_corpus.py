@@ -4,13 +4,16 @@
     python3 fuzz/make_corpus.py            # (re)write fuzz/corpus/{load,certify}/
     python3 fuzz/make_corpus.py --check    # exit 1 if the committed corpus differs
 
-load/     valid models (the fixtures of Tests/Fixtures, plus small models written with
-          bindings/python/rsc/format.py that use every layer kind, neuron, reset and coding) and
+load/     valid models (the fixtures of Tests/Fixtures, v1 chains and v2 graphs, plus small models
+          written with bindings/python/rsc/format.py that use every layer kind, neuron, reset and
+          coding) and
           near-valid ones: a valid file with one field set to a boundary or absurd value, the
           checksum recomputed so that the intended check (not the checksum) is what fires;
           truncations, bad magic, version and checksum; and files breaking a whole-model rule
           (rule-*: no weighted layer, a neuron on the logits, K mismatch, pooled counts or maps
-          or weights beyond the limits...), written without the writer's validation.
+          or weights beyond the limits; v2: currents read twice, cycles, unused nodes, adds of
+          mismatched shapes or counts, residual sums beyond fixed point...), written without the
+          writer's validation; near-graph-*: one field of a v2 node record at a time.
 certify/  inputs for fuzz/fuzz_certify.c (layout in its header comment): each fixture model with
           each call, valid arguments, and a few with NaN, infinity and huge input values.
 """
@@ -137,6 +140,98 @@ def near_valid(valid: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
+# Version 2 node records (docs/format.md, "Version 2").
+NODE = {0: "kind", 4: "num_inputs", 8: "input0", 12: "input1", 16: "out_c", 20: "out_h", 24: "out_w",
+        28: "kh", 32: "kw", 36: "sh", 40: "sw", 44: "ph", 48: "pw", 52: "reset", 56: "decay_input"}
+
+
+def near_valid_graph(graph: bytes) -> dict[str, bytes]:
+    """One field of a v2 graph's nodes at a time: a conv (analog input), its neuron, a max pool,
+    a conv reading spikes, an add or connect function, and the logits node."""
+    from rsc import graph as rg
+
+    nodes = rf.from_bytes(graph).nodes
+    picks = {0: "conv", 1: "lif", 2: "pool"}
+    picks[next(i for i, n in enumerate(nodes) if n.kind in ("add", "and", "iand"))] = "join"
+    picks[next(i for i, n in enumerate(nodes) if i > 2 and n.kind == "conv2d")] = "conv-spikes"
+    picks[len(nodes) - 1] = "logits"
+    out: dict[str, bytes] = {}
+    for i, tag in picks.items():
+        base = 128 + 128 * i
+        for off, name in NODE.items():
+            for v in (0, 1, 2, 3, 12, 13, len(nodes), 0xFFFFFFFF):
+                out[f"graph-n{i}-{tag}-{name}-{v}"] = patched(graph, base + off, "<I", v)
+        for off, name in {60: "tau", 64: "v_threshold", 68: "v_reset"}.items():
+            for ftag, v in F32.items():
+                out[f"graph-n{i}-{tag}-{name}-{ftag}"] = patched(graph, base + off, "<f", v)
+        if nodes[i].weighted:
+            for off, name in LAYER_U64.items():
+                for v in U64:
+                    out[f"graph-n{i}-{tag}-{name}-{v}"] = patched(graph, base + off, "<Q", v)
+    out["graph-num_nodes-1025"] = patched(graph, 32, "<I", 1025)
+    out["graph-as-version-1"] = patched(graph, 8, "<I", 1)
+    assert rg.NODE_KINDS  # the record layout above follows rsc.graph's
+    return out
+
+
+def structural_graph() -> dict[str, bytes]:
+    """v2 graphs that break a rule only the whole graph shows (written without validation):
+    currents read twice or by a pool, neurons reading spikes, adds of other shapes or of counts
+    of different real values, unused nodes, cycles, a residual sum beyond 32-bit fixed point."""
+    from rsc import graph as rg
+
+    rng = np.random.default_rng(9)
+
+    def w(*shape):
+        return rng.standard_normal(shape)
+
+    def raw(nodes, shape=(1, 6, 6), classes=2):
+        m = rf.Model(shape, classes, 2, "gaussian", 0.5, None, nodes=nodes)
+        return rf._assemble(m, rf.VERSION_GRAPH, nodes, rg.pack_node)
+
+    def conv(src, oc, ic, shape):
+        q, s = rf.quantize_per_channel(w(oc, ic, 3, 3))
+        return rg.Node("conv2d", (src,), (oc,) + shape, kernel=(3, 3), padding=(1, 1), weight=q, scale=s,
+                       bias=np.zeros(oc, np.float32))
+
+    def lin(src, o, i):
+        q, s = rf.quantize_per_channel(w(o, i))
+        return rg.Node("linear", (src,), (o, 1, 1), weight=q, scale=s, bias=np.zeros(o, np.float32))
+
+    def lif(src, shape, **kw):
+        return rg.Node("lif", (src,), shape, tau=2.0, v_threshold=kw.get("vth", 1.0), decay_input=True)
+
+    hw = (6, 6)
+    c1, s1 = conv(0, 2, 1, hw), lif(1, (2, 6, 6))
+    c2 = conv(2, 2, 2, hw)
+    gap = rg.Node("global_avgpool", (2,), (2, 1, 1))
+    out: dict[str, bytes] = {}
+    out["current-read-twice"] = raw([c1, s1, c2, rg.Node("add", (3, 3), (2, 6, 6)), lif(4, (2, 6, 6)),
+                                     rg.Node("global_avgpool", (5,), (2, 1, 1)), lin(6, 2, 2)])
+    out["neuron-reads-spikes"] = raw([c1, s1, lif(2, (2, 6, 6)), rg.Node("global_avgpool", (3,), (2, 1, 1)),
+                                      lin(4, 2, 2)])
+    out["pool-of-current"] = raw([c1, rg.Node("maxpool2d", (1,), (2, 3, 3), kernel=(2, 2), stride=(2, 2)),
+                                  rg.Node("global_avgpool", (2,), (2, 1, 1)), lin(3, 2, 2)])
+    out["residual-sum"] = raw([c1, s1, c2, rg.Node("add", (3, 2), (2, 6, 6)), lif(4, (2, 6, 6)),
+                               rg.Node("global_avgpool", (5,), (2, 1, 1)), lin(6, 2, 2)])
+    out["residual-overflow"] = raw([c1, s1, c2, rg.Node("add", (3, 2), (2, 6, 6)), lif(4, (2, 6, 6), vth=3e38),
+                                    rg.Node("global_avgpool", (5,), (2, 1, 1)), lin(6, 2, 2)])
+    out["sew-counts-mixed"] = raw([c1, s1, rg.Node("avgpool2d", (2,), (2, 3, 3), kernel=(2, 2), stride=(2, 2)),
+                                   rg.Node("maxpool2d", (2,), (2, 3, 3), kernel=(2, 2), stride=(2, 2)),
+                                   rg.Node("add", (3, 4), (2, 3, 3)), rg.Node("global_avgpool", (5,), (2, 1, 1)),
+                                   lin(6, 2, 2)])
+    out["and-of-counts"] = raw([c1, s1, rg.Node("add", (2, 2), (2, 6, 6)), rg.Node("and", (3, 2), (2, 6, 6)),
+                                rg.Node("global_avgpool", (4,), (2, 1, 1)), lin(5, 2, 2)])
+    out["unused-node"] = raw([c1, s1, conv(2, 2, 2, hw), rg.Node("global_avgpool", (2,), (2, 1, 1)),
+                              lin(4, 2, 2)])
+    out["cycle"] = raw([rg.Node("conv2d", (2,), c1.out_shape, kernel=(3, 3), padding=(1, 1), weight=c1.weight,
+                                scale=c1.scale, bias=c1.bias), s1, gap, lin(3, 2, 2)])
+    out["add-shapes"] = raw([c1, s1, rg.Node("maxpool2d", (2,), (2, 3, 3), kernel=(2, 2), stride=(2, 2)),
+                             rg.Node("add", (2, 3), (2, 6, 6)), rg.Node("global_avgpool", (4,), (2, 1, 1)),
+                             lin(5, 2, 2)])
+    return out
+
+
 def certify_seeds(fixture_names: list[str]) -> dict[str, bytes]:
     """fuzz_certify.c inputs; model index = position in the sorted fixture names."""
     out: dict[str, bytes] = {}
@@ -216,6 +311,10 @@ def corpus() -> dict[str, bytes]:
     for name, data in near_valid({**fixtures, **small_models()}).items():
         files[f"load/near-{name}.rscm"] = data
     for name, data in structural().items():
+        files[f"load/rule-{name}.rscm"] = data
+    for name, data in near_valid_graph(fixtures["sew_iand"]).items():
+        files[f"load/near-{name}.rscm"] = data
+    for name, data in structural_graph().items():
         files[f"load/rule-{name}.rscm"] = data
     for name, data in certify_seeds(list(fixtures)).items():
         files[f"certify/{name}.bin"] = data

@@ -3,14 +3,14 @@
 /// current is read by exactly one neuron or add, every node but the last is read, and the last
 /// gives the logits. Sets each node's `type` and `memory` layout.
 enum GraphCheck {
-    /// labels: name nodes in messages (v2 files); v1 chains name layers, checked already.
-    static func check(_ nodes: inout [NodeDescription], input: Shape3, numClasses: Int, labels: Bool) throws {
+    /// version: how messages name nodes (v1 files name the layers they came from).
+    static func check(_ nodes: inout [NodeDescription], input: Shape3, numClasses: Int, version: Int) throws {
         var types: [ValueType] = [.analog], shapes = [input], memory = [input]
         var readers = [[Int]](repeating: [], count: nodes.count + 1)
         var total = 0
         for i in 1...nodes.count {
             let n = nodes[i - 1]
-            let label = labels ? "node \(i) (\(n.kind))" : "\(n.kind) \(i)"
+            let label = ModelDescription.label(i, nodes: nodes, version: version)
             for j in n.inputs { readers[j].append(i) }
             let src = n.inputs[0], inShape = shapes[src], inType = types[src]
             let type: ValueType
@@ -85,7 +85,7 @@ enum GraphCheck {
             nodes[i - 1].memory = n.kind == .flatten ? memory[src] : n.output
             types.append(type); shapes.append(n.output); memory.append(nodes[i - 1].memory)
         }
-        let last = nodes[nodes.count - 1], lastLabel = "node \(nodes.count) (\(last.kind))"
+        let last = nodes[nodes.count - 1], lastLabel = ModelDescription.label(nodes.count, nodes: nodes, version: version)
         guard last.kind.isWeighted else {
             throw RSCError.format("\(lastLabel): the last node gives the logits and must be a conv2d or linear")
         }
@@ -96,11 +96,11 @@ enum GraphCheck {
             throw RSCError.shape("\(lastLabel): \(last.output.channels) outputs, but the model has \(numClasses) classes")
         }
         for i in 1..<nodes.count {
-            let kind = nodes[i - 1].kind
-            guard !readers[i].isEmpty else { throw RSCError.format("node \(i) (\(kind)): its output is not used") }
+            let label = ModelDescription.label(i, nodes: nodes, version: version)
+            guard !readers[i].isEmpty else { throw RSCError.format("\(label): its output is not used") }
             if types[i] == .current {
                 guard readers[i].count == 1, nodes[readers[i][0] - 1].kind.isNeuron || nodes[readers[i][0] - 1].kind == .add else {
-                    throw RSCError.unsupported("node \(i) (\(kind)): a current must be read by exactly one neuron or add, it is read by nodes \(readers[i])")
+                    throw RSCError.unsupported("\(label): a current must be read by exactly one neuron or add, it is read by nodes \(readers[i])")
                 }
             }
         }

@@ -148,4 +148,15 @@ struct ModelDescription {
     var fileBytes: Int
     /// The network as a graph, for either version; the last node gives the logits.
     var nodes: [NodeDescription]
+
+    /// How messages name node i: "node i (kind)", or for a v1 file the layer it came from.
+    func label(_ i: Int) -> String { Self.label(i, nodes: nodes, version: version) }
+
+    static func label(_ i: Int, nodes: [NodeDescription], version: Int) -> String {
+        let n = nodes[i - 1]
+        guard version == 1 else { return "node \(i) (\(n.kind))" }
+        // A v1 layer with a neuron became a weighted node and the neuron node after it.
+        let layer = nodes[..<i].filter { !$0.kind.isNeuron }.count - 1
+        return "layer \(layer) (\(n.kind.isNeuron ? nodes[i - 2].kind : n.kind))"
+    }
 }

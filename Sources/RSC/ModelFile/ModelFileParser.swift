@@ -142,7 +142,7 @@ enum ModelFileParser {
             nodes = chainNodes(layers, input: input)
         }
         try tensors.finish()
-        try GraphCheck.check(&nodes, input: input, numClasses: numClasses, labels: graph)
+        try GraphCheck.check(&nodes, input: input, numClasses: numClasses, version: Int(v))
         return ModelDescription(version: Int(v), coding: coding, sigma: sigma, input: input, numClasses: numClasses,
                                 timeSteps: timeSteps, name: strings[0], classNames: Array(strings.dropFirst()),
                                 records: numLayers, fileBytes: size, nodes: nodes)

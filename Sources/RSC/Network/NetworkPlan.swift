@@ -50,7 +50,7 @@ final class NetworkPlan: @unchecked Sendable {
         // Count and analog ranges, forward.
         for (k, n) in nodes.enumerated() {
             let i = k + 1, src = values[n.inputs[0]]
-            let label = "node \(i) (\(n.kind))"
+            let label = m.label(i)
             var v = values[i]
             switch n.kind {
             case .avgpool2d, .sumpool2d, .globalAvgpool:
@@ -97,13 +97,13 @@ final class NetworkPlan: @unchecked Sendable {
             for (k, n) in nodes.enumerated() where n.kind.isNeuron {
                 let terms = collect(n.inputs[0], nodes: nodes, values: values)
                 units[k + 1] = try chooseUnit(n, terms: terms, nodes: nodes, values: values, facts: weightedFacts,
-                                              timeSteps: m.timeSteps, label: "node \(k + 1) (\(n.kind))")
+                                              timeSteps: m.timeSteps, label: m.label(k + 1))
             }
 
             var planned: [rsck_layer] = []
             for (k, n) in nodes.enumerated() {
                 let i = k + 1, src = values[n.inputs[0]]
-                let label = m.version == 1 ? "layer \(layerIndex(m, node: i)) (\(n.kind))" : "node \(i) (\(n.kind))"
+                let label = m.label(i)
                 var L = geometry(n, input: shape(m, n.inputs[0]))
                 L.in0 = src.op
                 L.input_kind = kernelKind(src.type)
@@ -181,11 +181,6 @@ final class NetworkPlan: @unchecked Sendable {
     private func inputArea(_ m: ModelDescription, _ n: NodeDescription) -> Int {
         let s = shape(m, n.inputs[0]); return s.height * s.width
     }
-    /// The v1 layer a node came from, for messages that name layers as v1 files do.
-    private func layerIndex(_ m: ModelDescription, node: Int) -> Int {
-        m.nodes[..<(node - 1)].filter { !$0.kind.isNeuron }.count
-    }
-
     /// The addends of the current node j: weighted nodes and count maps, through adds.
     private func collect(_ j: Int, nodes: [NodeDescription], values: [Value]) -> [Term] {
         guard values[j].type == .current else { return [.counts(j)] }

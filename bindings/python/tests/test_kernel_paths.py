@@ -69,6 +69,17 @@ def test_dense_and_event_paths_give_identical_votes(tmp_path):
         p = tmp_path / f"m{i}.rscm"
         rf.write_model(models.random_conv_snn(**kw), p)
         paths.append(str(p))
+    # Graphs (format v2): ADD of spike maps gives counts 0..2 into the next conv, maxpool keeps
+    # spikes, global average pooling folds 1/(H*W) into the head.
+    graphs = [
+        dict(seed=6, style="sew", connect="ADD", width=16, blocks=3),
+        dict(seed=7, style="spiking", width=20, target_rate=0.5),
+        dict(seed=8, style="sew", connect="IAND", pool="sumpool2d", input_shape=(3, 12, 12)),
+    ]
+    for i, kw in enumerate(graphs):
+        p = tmp_path / f"g{i}.rscm"
+        rf.write_model(models.random_resnet(**kw), p)
+        paths.append(str(p))
     paths.append(str(REPO / "models" / "fmnist_sigma025.rscm"))
     with_dense, events_only = _votes(paths, False), _votes(paths, True)
     assert with_dense == events_only
