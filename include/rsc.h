@@ -107,6 +107,14 @@ struct rsc_model_info {
                                    sigma for gaussian-shared, 0 when no certificate is possible */
     const char *name;           /* owned by the model, valid until rsc_free                      */
     const char *const *class_names; /* num_classes strings, owned by the model, until rsc_free */
+    /* Since format version 2. A caller compiled against the older, shorter struct passes its
+     * smaller struct_size and gets the fields above only. */
+    uint32_t format_version;    /* 1: a chain of layers, 2: a graph of nodes (num_layers counts them) */
+    uint32_t reserved;
+    uint64_t scratch_bytes;     /* kernel scratch memory per thread of a call (docs/reliability.md) */
+    uint64_t work_per_pass;     /* operations of one pass: multiply-accumulates, pooling and neuron
+                                   updates over the T steps, at most 2^33 (checked at load)      */
+    uint64_t plan_bytes;        /* memory the loaded network holds (repacked weights, tables)    */
 };
 
 typedef struct rsc_predict_params {

@@ -19,7 +19,15 @@ public struct ModelInfo: Sendable, Equatable {
     /// Noise scale per step (0 for direct and poisson coding).
     public let sigma: Double
     public let classNames: [String]
+    /// Records of the file: layers (format version 1) or nodes (version 2).
     public let numLayers: Int
+    public let formatVersion: Int
+    /// Kernel scratch memory per thread of a call, in bytes.
+    public let scratchBytes: Int
+    /// Operations of one pass (multiply-accumulates, pooling, neuron updates, over T steps).
+    public let workPerPass: Int
+    /// Memory of the loaded network (repacked weights and tables), in bytes.
+    public let planBytes: Int
 
     /// The noise scale the certified radius is expressed in: the pass sees T independent draws
     /// for `gaussian` coding, i.e. smooths (x, ..., x) in R^(dT), where an input perturbation moves
@@ -60,7 +68,8 @@ public final class Model: Sendable {
         plan = try NetworkPlan(m)
         info = ModelInfo(name: m.name, inputShape: m.input, numClasses: m.numClasses, timeSteps: m.timeSteps,
                          coding: m.coding, sigma: Double(m.sigma), classNames: m.classNames,
-                         numLayers: m.records)
+                         numLayers: m.records, formatVersion: m.version, scratchBytes: plan.scratchBytes,
+                         workPerPass: plan.workPerPass, planBytes: plan.planBytes)
     }
 
     /// Runs the base SNN once on caller-given per-step inputs (T x d floats, e.g. already noised)

@@ -65,7 +65,14 @@ public func capiModelInfo(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<r
     guarded("rsc_model_info") {
         let h = try ModelHandle.from(model)
         guard let out else { throw RSCError.nullPointer("out is NULL") }
-        try checkStructSize(out.pointee.struct_size, MemoryLayout<rsc_model_info>.size, "rsc_model_info")
+        // The struct grew with format v2: the v1 size (up to class_names) is still accepted and
+        // filled as far as it reaches.
+        let given = Int(out.pointee.struct_size), full = MemoryLayout<rsc_model_info>.size
+        var probe = rsc_model_info()
+        let v1Size = withUnsafeMutablePointer(to: &probe) { p in
+            withUnsafeMutablePointer(to: &p.pointee.format_version) { UnsafeRawPointer($0) - UnsafeRawPointer(p) }
+        }
+        try checkStructSize(out.pointee.struct_size, v1Size, "rsc_model_info")
         let i = h.model.info
         var r = rsc_model_info()
         r.struct_size = UInt32(MemoryLayout<rsc_model_info>.size)
@@ -81,7 +88,14 @@ public func capiModelInfo(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<r
         r.sigma_eff = i.sigmaEffective ?? 0
         r.name = UnsafePointer(h.name)
         r.class_names = UnsafePointer(h.classNames)
-        out.pointee = r
+        r.format_version = UInt32(i.formatVersion)
+        r.scratch_bytes = UInt64(i.scratchBytes)
+        r.work_per_pass = UInt64(i.workPerPass)
+        r.plan_bytes = UInt64(i.planBytes)
+        r.struct_size = UInt32(min(given, full))
+        withUnsafeBytes(of: &r) { src in
+            UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(given, full))
+        }
     }
 }
 

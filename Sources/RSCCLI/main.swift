@@ -98,7 +98,9 @@ func printInfo(_ m: Model) {
     print("coding       \(i.coding.name)")
     print("sigma        \(i.sigma)")
     print("sigma_eff    \(i.sigmaEffective.map { String($0) } ?? "- (no certificate)")")
-    print("layers       \(i.numLayers)")
+    print("layers       \(i.numLayers)\(i.formatVersion == 2 ? " (graph nodes, format 2)" : "")")
+    print("work/pass    \(i.workPerPass) operations")
+    print("scratch      \(i.scratchBytes) bytes per thread")
 }
 
 func loadData(_ path: String, labels: String?, model: Model, start: Int, count: Int?) throws

@@ -25,6 +25,11 @@ class ModelInfo(ctypes.Structure):
         ("sigma_eff", ctypes.c_double),
         ("name", ctypes.c_char_p),
         ("class_names", ctypes.POINTER(ctypes.c_char_p)),
+        ("format_version", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("scratch_bytes", ctypes.c_uint64),
+        ("work_per_pass", ctypes.c_uint64),
+        ("plan_bytes", ctypes.c_uint64),
     ]
 
 

@@ -27,7 +27,11 @@ class ModelInfo:
     sigma: float
     sigma_eff: float  # radius scale: sigma/sqrt(T) (gaussian), sigma (gaussian-shared), 0 otherwise
     class_names: tuple[str, ...]
-    num_layers: int
+    num_layers: int  # layers (format version 1) or nodes (version 2)
+    format_version: int = 1
+    scratch_bytes: int = 0  # kernel scratch memory per thread of a call
+    work_per_pass: int = 0  # operations of one pass (MACs, pooling, neuron updates, T steps)
+    plan_bytes: int = 0  # memory of the loaded network
 
     @property
     def input_len(self) -> int:
@@ -193,7 +197,9 @@ class Model:
             num_classes=raw.num_classes, time_steps=raw.time_steps, coding=CODINGS[raw.coding],
             sigma=raw.sigma, sigma_eff=raw.sigma_eff,
             class_names=tuple(raw.class_names[k].decode() for k in range(raw.num_classes)),
-            num_layers=raw.num_layers)
+            num_layers=raw.num_layers, format_version=raw.format_version,
+            scratch_bytes=raw.scratch_bytes, work_per_pass=raw.work_per_pass,
+            plan_bytes=raw.plan_bytes)
 
     def close(self) -> None:
         if getattr(self, "_lock", None) is None:  # __init__ failed before there was a handle

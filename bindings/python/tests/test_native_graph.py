@@ -243,3 +243,33 @@ def test_v2_roundtrip_and_fixture_bytes():
     u = ref.encode_batch(v1, np.random.default_rng(0).random(v1.input_size), 4,
                          np.random.default_rng(1))
     np.testing.assert_array_equal(ref.forward_batch(v1, u), ref.forward_batch(rf.to_graph(v1), u))
+
+
+def test_model_info_reports_resources(write):
+    spec = models.random_resnet(seed=1, style="sew", connect="ADD")
+    info = rsc.load(write(spec)).info
+    assert info.format_version == 2 and info.num_layers == len(spec.nodes)
+    assert 0 < info.scratch_bytes < 1 << 24 and info.plan_bytes > 0
+    # The work: the conv MACs over T steps dominate; at least those, at most twice as much.
+    macs = sum(int(np.prod(n.out_shape)) * n.weight.shape[1] * (n.kernel[0] * n.kernel[1])
+               for n in spec.nodes if n.weighted)
+    assert macs * spec.time_steps <= info.work_per_pass <= 2 * macs * spec.time_steps
+    v1 = rsc.load(write(models.random_conv_snn(seed=1))).info
+    assert v1.format_version == 1 and v1.num_layers == 7
+
+
+def test_model_info_accepts_the_v1_struct_size(write):
+    """Callers compiled against the shorter struct (before format v2) still work: the library
+    fills only the fields their struct_size covers and leaves the bytes after it alone."""
+    import ctypes
+    from rsc import _native
+    model = rsc.load(write(_base()))
+    old = _native.ModelInfo.format_version.offset
+    raw = _native.ModelInfo(struct_size=old)
+    raw.format_version = 77
+    raw.scratch_bytes = 12345
+    assert model._lib.rsc_model_info(model._handle, ctypes.byref(raw)) == 0
+    assert raw.struct_size == old and raw.num_classes == 10
+    assert raw.format_version == 77 and raw.scratch_bytes == 12345
+    raw = _native.ModelInfo(struct_size=old - 8)
+    assert model._lib.rsc_model_info(model._handle, ctypes.byref(raw)) != 0
