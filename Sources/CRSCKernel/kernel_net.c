@@ -58,7 +58,7 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     } while (0)
     TAKE(z, float, d);
     TAKE(noise, float, d);
-    TAKE(xin, float, d);
+    TAKE(xin, float, net->in_c > 1 ? d : 0);  /* the HWC copy; a single channel is HWC already */
     TAKE(acc, int32_t, max_acc);
     TAKE(accf, float, max_accf);
     TAKE(pad, float, max_pad);

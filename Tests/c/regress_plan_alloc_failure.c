@@ -7,8 +7,13 @@
  * Sources/RSC/Network/NetworkPlan.swift: the repacked weights are written in place into
  * posix_memalign'd memory, whose failure is RSC_E_NOMEM; peak memory drops to ~1.1 GB.
  *
- * The test writes the model, caps the address space at the current size + 640 MB (so ASan builds
- * work too), and expects RSC_E_NOMEM, not an abort; then a normal model still loads. */
+ * Since format v2 the plan is also bounded by 16 x the file size + 64 MiB (docs/format.md), so
+ * that 16 MB file is refused with RSC_E_LIMIT before anything is allocated; a 64 MB file with four
+ * output channels is within the bound and still needs a 1 GiB plan.
+ *
+ * The test writes the models, caps the address space at the current size + 640 MB (so ASan builds
+ * work too), and expects RSC_E_LIMIT and RSC_E_NOMEM, not an abort; then a normal model still
+ * loads. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/resource.h>
@@ -20,23 +25,30 @@
 /* ASan builds: a failed allocation returns NULL (like malloc) instead of ending the process. */
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-/* conv2d (4096, 64, 64) -> (1, 1, 1), 64x64 kernel, LIF; then linear 1 -> 2. Gaussian, T = 1. */
-static size_t build(uint8_t **out) {
+/* conv2d (4096, 64, 64) -> (channels, 1, 1), 64x64 kernel, LIF; then linear -> 2. Gaussian, T = 1. */
+static size_t build(uint32_t channels, uint8_t **out) {
     const tl_layer layers[] = {
-        {.kind = 1, .neuron = 1, .in = {4096, 64, 64}, .out = {1, 1, 1}, .k = {64, 64}, .s = {1, 1}, .tau = 2.0f,
-         .v_threshold = 1.0f, .weight_fill = 1, .scale = 1e-3f},
-        {.kind = 2, .in = {1, 1, 1}, .out = {2, 1, 1}, .k = {1, 1}, .s = {1, 1}, .weight_fill = 1, .scale = 1.0f},
+        {.kind = 1, .neuron = 1, .in = {4096, 64, 64}, .out = {channels, 1, 1}, .k = {64, 64}, .s = {1, 1},
+         .tau = 2.0f, .v_threshold = 1.0f, .weight_fill = 1, .scale = 1e-3f},
+        {.kind = 2, .in = {channels, 1, 1}, .out = {2, 1, 1}, .k = {1, 1}, .s = {1, 1}, .weight_fill = 1, .scale = 1.0f},
     };
     return tl_build(1, (const uint32_t[]){4096, 64, 64}, 2, 1, 0.5f, layers, 2, out);
 }
 
-int main(int argc, char **argv) {
+static int write_model(const char *path, uint32_t channels) {
     uint8_t *bytes;
-    const size_t size = build(&bytes);
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/rsc-regress-plan-%d.rscm", (int)getpid());
-    if (size == 0 || tl_write(path, bytes, size) != 0) return 2;
+    const size_t size = build(channels, &bytes);
+    const int bad = size == 0 || tl_write(path, bytes, size) != 0;
     free(bytes);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    char small[64], path[64];
+    snprintf(small, sizeof small, "/tmp/rsc-regress-plan-%d-1.rscm", (int)getpid());
+    snprintf(path, sizeof path, "/tmp/rsc-regress-plan-%d-4.rscm", (int)getpid());
+    if (write_model(small, 1) || write_model(path, 4)) return 2;
+    const size_t size = (size_t)4 * 4096 * 64 * 64;
 
     long vm_pages = 0;
     FILE *statm = fopen("/proc/self/statm", "r");
@@ -46,6 +58,11 @@ int main(int argc, char **argv) {
     if (setrlimit(RLIMIT_AS, &cap) != 0) return 2;
 
     rsc_model *m = (rsc_model *)&m;
+    EXPECT(rsc_load(small, &m) == RSC_E_LIMIT);  /* a plan of 64x the file: beyond the bound */
+    EXPECT(m == NULL);
+    EXPECT(strstr(rsc_last_error(), "network plan needs") != NULL);
+    unlink(small);
+    m = (rsc_model *)&m;
     const rsc_status s = rsc_load(path, &m);  /* before the fix: abort() in Swift's allocator */
     EXPECT(s == RSC_E_NOMEM);
     EXPECT(m == NULL);
@@ -54,6 +71,6 @@ int main(int argc, char **argv) {
 
     rsc_model *ok = load_fixture(fixtures_dir(argc, argv), "conv_lif.rscm");
     rsc_free(ok);
-    if (failures == 0) printf("regress_plan_alloc_failure: ok (%zu-byte model, RSC_E_NOMEM under a 640 MB cap)\n", size);
+    if (failures == 0) printf("regress_plan_alloc_failure: ok (%zu bytes of weights, RSC_E_NOMEM under a 640 MB cap)\n", size);
     return failures != 0;
 }

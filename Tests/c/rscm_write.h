@@ -51,10 +51,12 @@ static size_t tl_build(uint32_t coding, const uint32_t in[3], uint32_t classes, 
     size_t strings_size = 4;
     for (uint32_t k = 0; k < classes; k++) strings_size += 4 + (size_t)snprintf(NULL, 0, "%u", k);
     const size_t strings = 128 + 128 * (size_t)n;
-    size_t size = tl_align(strings + strings_size);
+    /* The canonical layout (docs/format.md): each tensor at the next multiple of 64, the file ending
+     * with the last one. */
+    size_t size = strings + strings_size;
     for (uint32_t i = 0; i < n; i++)
         if (tl_weighted(&layers[i]))
-            size = tl_align(tl_align(tl_align(size + tl_weights(&layers[i])) + 4 * layers[i].out[0]) + 4 * layers[i].out[0]);
+            size = tl_align(tl_align(tl_align(size) + tl_weights(&layers[i])) + 4 * layers[i].out[0]) + 4 * layers[i].out[0];
     uint8_t *f = calloc(1, size);
     if (!f) return 0;
     memcpy(f, "\x89RSCM\r\n\x1a", 8);
@@ -70,7 +72,6 @@ static size_t tl_build(uint32_t coding, const uint32_t in[3], uint32_t classes, 
         snprintf(buf, sizeof buf, "%u", k);
         tl_put32(f + at, len), memcpy(f + at + 4, buf, len), at += 4 + len;
     }
-    at = tl_align(at);
     for (uint32_t i = 0; i < n; i++) {
         const tl_layer *L = &layers[i];
         uint8_t *r = f + 128 + 128 * (size_t)i;
@@ -81,6 +82,7 @@ static size_t tl_build(uint32_t coding, const uint32_t in[3], uint32_t classes, 
         tl_putf(r + 60, L->tau), tl_putf(r + 64, L->v_threshold), tl_putf(r + 68, L->v_reset);
         if (!tl_weighted(L)) continue;
         const size_t nw = tl_weights(L), oc = L->out[0];
+        at = tl_align(at);
         tl_put64(r + 72, at), tl_put64(r + 80, nw);
         memset(f + at, (uint8_t)L->weight_fill, nw), at = tl_align(at + nw);
         tl_put64(r + 88, at);
@@ -88,7 +90,7 @@ static size_t tl_build(uint32_t coding, const uint32_t in[3], uint32_t classes, 
         at = tl_align(at + 4 * oc);
         tl_put64(r + 96, at);
         for (size_t o = 0; o < oc; o++) tl_putf(f + at + 4 * o, L->bias);
-        at = tl_align(at + 4 * oc);
+        at += 4 * oc;
     }
     tl_fix_crc(f, size);
     *out = f;
