@@ -1,6 +1,8 @@
 /* Kernel microbenchmark: achieved throughput of each layer kind of the shipped architecture
  * (conv 1->16, LIF, avgpool, conv 16->32, LIF, avgpool, linear 1568->128, LIF, linear 128->10;
- * 28x28 input), one thread, against this CPU's int8 peak measured with a dense dot-product loop.
+ * 28x28 input), one thread, against this CPU's int8 peak measured with a dense dot-product loop,
+ * and of the node kinds residual graphs add (max and global pooling, SEW ADD/IAND, residual sums
+ * of currents, neurons on a summed current).
  *
  *   bash bench/kernel_bench.sh            # builds this file against the kernel sources and runs it
  *
@@ -126,7 +128,7 @@ static rsck_layer weighted(int kind, int analog, int in_c, int in_h, int in_w, i
     L.scale = scale; L.bias = bias;
     if (neuron) {
         /* Plausible fixed-point constants: the timing does not depend on their values. */
-        L.neuron = RSCK_NEURON_LIF; L.leak = 1 << 29; L.v_th = 1 << 20; L.v_reset = 0;
+        L.neuron = RSCK_NEURON_LIF; L.decay_input = 1; L.leak = 1 << 29; L.v_th = 1 << 20; L.v_reset = 0;
         double *am = xalloc(out_c * sizeof *am), *ab = xalloc(out_c * sizeof *ab);
         int32_t *cm = xalloc(out_c * sizeof *cm), *cb = xalloc(out_c * sizeof *cb);
         for (int o = 0; o < out_c; o++) { am[o] = 4096.0; ab[o] = 0; cm[o] = 1 << 28; cb[o] = 0; }
@@ -228,7 +230,7 @@ int main(void) {
     printf("| conv 1->16 3x3 on 28x28, float32 (analog input) | %.0f MAC | %.2f | %.1f GMAC/s | %.1f%% |\n", mac1, s * 1e6,
            mac1 / s * 1e-9, 100 * mac1 / s / peak);
     int32_t *v = xalloc((size_t)32 * 28 * 28 * sizeof *v);
-    uint16_t *spk = xalloc((size_t)32 * 28 * 28 * sizeof *spk), *pooled = xalloc((size_t)16 * 14 * 14 * sizeof *pooled);
+    uint16_t *spk = xalloc((size_t)32 * 28 * 28 * sizeof *spk), *pooled = xalloc((size_t)32 * 14 * 14 * sizeof *pooled);
     TIME_IT(s, 0.3, rsck_neuron_analog(&c1, accf, v, spk));
     printf("| LIF after conv 1 (16x28x28, float currents) | 12544 neurons | %.2f | %.2f Gneuron/s | |\n", s * 1e6, 12544 / s * 1e-9);
     rsck_layer p1 = {0};
@@ -247,6 +249,48 @@ int main(void) {
     uint32_t pass = 0;
     TIME_IT(s, 0.3, rsck_gaussian(key, 0, pass++, 0, noise, 784));
     printf("| Gaussian noise (Philox + Box-Muller), 784 values | 784 normals | %.2f | %.2f Gnormal/s | |\n", s * 1e6, 784 / s * 1e-9);
+
+    /* The graph's node kinds (format v2), on maps of the shipped architecture's sizes. */
+    printf("\n| graph node kind | work per call | us / call | throughput |\n|---|---:|---:|---:|\n");
+    uint16_t *sa = xalloc((size_t)32 * 28 * 28 * sizeof *sa), *sb = xalloc((size_t)32 * 28 * 28 * sizeof *sb);
+    int32_t *ca = xalloc((size_t)32 * 28 * 28 * sizeof *ca), *cb = xalloc((size_t)32 * 28 * 28 * sizeof *cb);
+    int32_t *cc = xalloc((size_t)32 * 28 * 28 * sizeof *cc);
+    fill_counts(sa, 32 * 28 * 28, 0.2, 0);
+    fill_counts(sb, 32 * 28 * 28, 0.2, 0);
+    for (size_t i = 0; i < 32 * 28 * 28; i++) ca[i] = (int32_t)(rnd() >> 12) - (1 << 19), cb[i] = (int32_t)(rnd() >> 12);
+    rsck_layer mp = p1;
+    mp.kind = RSCK_MAXPOOL;
+    TIME_IT(s, 0.3, rsck_maxpool_count(&mp, spk, pooled));
+    printf("| maxpool 2x2 of spikes (16x28x28) | 12544 inputs | %.2f | %.2f Ginput/s |\n", s * 1e6, 12544 / s * 1e-9);
+    rsck_layer gp = {0};
+    gp.kind = RSCK_AVGPOOL; gp.input_kind = RSCK_COUNT; gp.in_c = gp.out_c = 32; gp.in_h = gp.in_w = 7;
+    gp.out_h = gp.out_w = 1; gp.kh = gp.kw = 7; gp.sh = gp.sw = 1;
+    TIME_IT(s, 0.3, rsck_pool_count(&gp, sa, pooled));
+    printf("| global average pool of counts (32x7x7) | 1568 inputs | %.2f | %.2f Ginput/s |\n", s * 1e6, 1568 / s * 1e-9);
+    rsck_layer j = {0};
+    j.out_c = 32; j.out_h = j.out_w = 14; j.kind = RSCK_ADD; j.input_kind = j.in1_kind = RSCK_COUNT; j.out_kind = RSCK_COUNT;
+    TIME_IT(s, 0.3, rsck_combine(&j, sa, sb, pooled));
+    printf("| SEW ADD of spike maps (32x14x14) | 6272 elements | %.2f | %.2f Gelement/s |\n", s * 1e6, 6272 / s * 1e-9);
+    j.kind = RSCK_IAND;
+    TIME_IT(s, 0.3, rsck_combine(&j, sa, sb, pooled));
+    printf("| SEW IAND of spike maps (32x14x14) | 6272 elements | %.2f | %.2f Gelement/s |\n", s * 1e6, 6272 / s * 1e-9);
+    j.kind = RSCK_ADD; j.input_kind = j.in1_kind = j.out_kind = RSCK_CURRENT;
+    TIME_IT(s, 0.3, rsck_combine(&j, ca, cb, cc));
+    printf("| residual sum of two currents (32x14x14) | 6272 elements | %.2f | %.2f Gelement/s |\n", s * 1e6, 6272 / s * 1e-9);
+    j.in1_kind = RSCK_COUNT; j.add_m1 = 1 << 20;
+    TIME_IT(s, 0.3, rsck_combine(&j, ca, sa, cc));
+    printf("| residual sum of a current and spikes (32x14x14) | 6272 elements | %.2f | %.2f Gelement/s |\n", s * 1e6, 6272 / s * 1e-9);
+    TIME_IT(s, 0.3, rsck_current_count(&c2, acc, cc));
+    printf("| conv 2's currents for a residual sum (32x14x14) | 6272 neurons | %.2f | %.2f Gneuron/s |\n", s * 1e6, 6272 / s * 1e-9);
+    rsck_layer nc = c2;
+    nc.kind = RSCK_NEURON;
+    for (size_t i = 0; i < 32 * 14 * 14; i++) cc[i] = (int32_t)(rnd() >> 10);
+    TIME_IT(s, 0.3, rsck_neuron_current(&nc, cc, v, spk));
+    printf("| LIF on a residual current (32x14x14) | 6272 neurons | %.2f | %.2f Gneuron/s |\n", s * 1e6, 6272 / s * 1e-9);
+    nc.decay_input = 0;
+    TIME_IT(s, 0.3, rsck_neuron_current(&nc, cc, v, spk));
+    printf("| LIF without decay_input on a residual current (32x14x14) | 6272 neurons | %.2f | %.2f Gneuron/s |\n", s * 1e6,
+           6272 / s * 1e-9);
 
     bench_event("conv 16->32 3x3, padding 1, on 14x14 pooled spike counts (event-driven int8)", &c2, 1, peak);
     rsck_layer f1 = weighted(RSCK_LINEAR, 0, 1568, 1, 1, 128, 1, 0, 1, 4);

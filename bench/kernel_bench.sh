@@ -7,7 +7,8 @@ CC=$(dirname "$(readlink -f "$(command -v swift)")")/clang
 out=${TMPDIR:-/tmp}/rsc-kernel-bench
 "$CC" -O3 -ffp-contract=off -fno-math-errno -fopenmp -idirafter /usr/lib/llvm-14/lib/clang/14.0.6/include \
     -I Sources/CRSCKernel -I Sources/CRSCKernel/include \
-    bench/kernel_bench.c Sources/CRSCKernel/kernel_layers.c Sources/CRSCKernel/kernel_vnni.c Sources/CRSCKernel/philox.c \
+    bench/kernel_bench.c Sources/CRSCKernel/kernel_layers.c Sources/CRSCKernel/kernel_vnni.c Sources/CRSCKernel/kernel_graph.c \
+    Sources/CRSCKernel/philox.c \
     -L /usr/lib/llvm-14/lib -lomp -lm -o "$out"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 "$out"
