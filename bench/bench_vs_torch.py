@@ -3,9 +3,12 @@
     python3 bench/bench_vs_torch.py [MODEL.rscm] [--images N] [--n 100000] [--threads 1 2]
 
 The PyTorch twin is built from the .rscm itself (dequantized int8 weights, the exact forward of
-docs/format.md: SpikingJelly decay_input LIF / IF, hard or soft reset, pools, flatten, T-averaged
-logits) and certifies with Cohen et al.'s CERTIFY: noise passes in batches of 1000 under
-torch.inference_mode, torch.set_num_threads equal to rsc's thread count. Both run in this process
+docs/format.md, v1 chains and v2 graphs: LIF / IF, resets, pools, residual adds, SEW connect
+functions, T-averaged logits) and certifies with Cohen et al.'s CERTIFY under
+torch.inference_mode, torch.set_num_threads equal to rsc's thread count. By default it is written
+as a PyTorch user writes it for speed: multi-step, node by node (each layer on all T steps of a
+batch at once, the neuron looping over T), with the batch size swept (--batches) and the fastest
+used; `--twin stepwise` is the older form (one step at a time, batches of 1000, v1 only). Both run in this process
 on the same images; the script prints noise passes per second, the ratio rsc / PyTorch, time per
 certified image, and whether both certify the same class on every image (their noise differs, so
 borderline images may legitimately differ; the count is reported). Needs torch (extra `torch`).
@@ -75,7 +78,71 @@ def torch_twin(spec: rf.Model):
     return forward
 
 
-def torch_certify(forward, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha: float, gen) -> tuple[int, float]:
+def torch_multistep_twin(spec: rf.Model):
+    """The network the way a PyTorch user writes it for speed: multi-step, node by node (each
+    conv/linear/pool on all T steps of the batch in one call, as (T*B, C, H, W); the neuron loops
+    over T elementwise), for v1 chains (through rsc.graph.to_graph) and v2 graphs alike."""
+    import torch
+    import torch.nn.functional as F
+
+    g = rf.to_graph(spec)
+    params = []
+    for n in g.nodes:
+        if n.weighted:
+            w = n.weight.astype(np.float32) * n.scale.reshape((-1,) + (1,) * (n.weight.ndim - 1))
+            params.append((torch.tensor(w), torch.tensor(n.bias.astype(np.float32))))
+        else:
+            params.append((None, None))
+
+    def forward(u: "torch.Tensor") -> "torch.Tensor":
+        """u: (B, T, C, H, W) -> mean logits (B, K)."""
+        B, T = u.shape[:2]
+        out = [u.transpose(0, 1).reshape((T * B,) + tuple(u.shape[2:]))]  # (T*B, ...), step-major
+        for n, (w, b) in zip(g.nodes, params):
+            a = out[n.inputs[0]]
+            if n.kind == "conv2d":
+                y = F.conv2d(a, w, b, stride=n.stride, padding=n.padding)
+            elif n.kind == "linear":
+                y = F.linear(a.flatten(1), w, b)[:, :, None, None]
+            elif n.kind == "avgpool2d":
+                y = F.avg_pool2d(a, n.kernel, n.stride, n.padding, count_include_pad=True)
+            elif n.kind == "sumpool2d":
+                y = F.avg_pool2d(a, n.kernel, n.stride, n.padding, count_include_pad=True) * (n.kernel[0] * n.kernel[1])
+            elif n.kind == "maxpool2d":
+                y = F.max_pool2d(a, n.kernel, n.stride, n.padding)
+            elif n.kind == "global_avgpool":
+                y = a.mean(dim=(2, 3), keepdim=True)
+            elif n.kind == "flatten":
+                y = a.reshape(a.shape[0], -1, 1, 1)
+            elif n.kind == "add":
+                y = a + out[n.inputs[1]]
+            elif n.kind == "and":
+                y = a * out[n.inputs[1]]
+            elif n.kind == "iand":
+                y = a * (1 - out[n.inputs[1]])
+            else:  # lif / if: the loop over T, elementwise
+                cur = a.reshape((T, B) + tuple(a.shape[1:]))
+                v = torch.full_like(cur[0], n.v_reset)
+                spikes = torch.empty_like(cur)
+                for t in range(T):
+                    if n.kind == "if":
+                        h = v + cur[t]
+                    elif n.decay_input:
+                        h = v + (cur[t] - (v - n.v_reset)) / n.tau
+                    else:
+                        h = v - (v - n.v_reset) / n.tau + cur[t]
+                    s = (h >= n.v_threshold).to(h.dtype)
+                    v = h - s * n.v_threshold if n.reset == "soft" else torch.where(s > 0, n.v_reset, h)
+                    spikes[t] = s
+                y = spikes.reshape(a.shape)
+            out.append(y)
+        return out[-1].reshape(T, B, -1).mean(0)
+
+    return forward
+
+
+def torch_certify(forward, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha: float, gen,
+                  batch: int = 1000) -> tuple[int, float]:
     import torch
     from scipy.stats import beta, norm
 
@@ -86,7 +153,7 @@ def torch_certify(forward, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha
         c = np.zeros(spec.num_classes, np.int64)
         done = 0
         while done < num:
-            bs = min(1000, num - done)
+            bs = min(batch, num - done)
             shape = (bs, T) + tuple(spec.input_shape)
             if spec.coding == "gaussian":
                 noise = torch.randn(shape, generator=gen)
@@ -112,12 +179,16 @@ def main() -> None:
     ap.add_argument("--n0", type=int, default=100)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--data", default=str(REPO / "models" / "demo" / "test_images.npy"))
+    ap.add_argument("--twin", choices=["stepwise", "multistep"], default="multistep",
+                    help="PyTorch form: one time step at a time, or multi-step node by node (default)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[32, 64, 128, 256, 512],
+                    help="PyTorch batch sizes swept on image 0 (the fastest is used; stepwise: 1000)")
     args = ap.parse_args()
     import torch
 
     spec = rf.read_model(args.model)
     model = rsc.load(args.model)
-    forward = torch_twin(spec)
+    forward = torch_twin(spec) if args.twin == "stepwise" else torch_multistep_twin(spec)
     xs = np.load(args.data)[: args.images].reshape(args.images, -1).astype(np.float32)
     # The twin must be the same network: compare with the float64 reference on noisy inputs.
     from rsc import reference
@@ -134,12 +205,23 @@ def main() -> None:
     print(f"{'threads':>7s} {'rsc passes/s':>13s} {'torch passes/s':>15s} {'ratio':>7s} {'rsc s/img':>10s} {'torch s/img':>12s} {'same class':>10s}")
     for th in args.threads:
         torch.set_num_threads(th)
+        batch = 1000
+        if args.twin == "multistep":
+            speed = {}
+            for bs in args.batches:  # passes per second of each batch size, on image 0
+                gen = torch.Generator().manual_seed(1)
+                t0 = time.perf_counter()
+                torch_certify(forward, spec, xs[0], 0 * args.n0 + 1, 8 * bs, 0.001, gen, batch=bs)
+                speed[bs] = 8 * bs / (time.perf_counter() - t0)
+            batch = max(speed, key=speed.get)
+            print(f"threads {th}: PyTorch passes/s by batch " + ", ".join(f"{b}: {v:.0f}" for b, v in speed.items())
+                  + f" -> batch {batch}")
         t0 = time.perf_counter()
         ours = [model.certify(x, n0=args.n0, n=args.n, seed=0, stream=i, threads=th) for i, x in enumerate(xs)]
         t_rsc = time.perf_counter() - t0
         gen = torch.Generator().manual_seed(0)
         t0 = time.perf_counter()
-        theirs = [torch_certify(forward, spec, x, args.n0, args.n, 0.001, gen) for x in xs]
+        theirs = [torch_certify(forward, spec, x, args.n0, args.n, 0.001, gen, batch=batch) for x in xs]
         t_torch = time.perf_counter() - t0
         same = sum(o.label == t[0] for o, t in zip(ours, theirs))
         print(f"{th:7d} {passes / t_rsc:13.0f} {passes / t_torch:15.0f} {t_torch / t_rsc:7.1f} "
