@@ -59,6 +59,11 @@ public final class Model: Sendable {
         try self.init(description: ModelFileParser.load(path: path))
     }
 
+    /// Loads the file a C path names, its bytes passed to open() unchanged (need not be UTF-8).
+    public convenience init(cPath: UnsafePointer<CChar>) throws {
+        try self.init(description: ModelFileParser.load(cPath: cPath))
+    }
+
     /// Loads a model from the bytes of an `.rscm` file.
     public convenience init(bytes: [UInt8]) throws {
         try self.init(description: ModelFileParser.parse(bytes))

@@ -49,7 +49,7 @@ public func capiLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<
     return guarded("rsc_load") {
         guard let out else { throw RSCError.nullPointer("out is NULL") }
         guard let path else { throw RSCError.nullPointer("path is NULL") }
-        let handle = ModelHandle(try Model(path: String(cString: path)))
+        let handle = ModelHandle(try Model(cPath: path))
         out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
     }
 }

@@ -117,6 +117,16 @@ func loadData(_ path: String, labels: String?, model: Model, start: Int, count: 
     return (data, start..<(start + min(count ?? data.count, data.count - start)))
 }
 
+/// The model an argument names, opened with the argument's own bytes: CommandLine.arguments
+/// decodes argv as UTF-8, replacing other bytes by U+FFFD, and that path names another file.
+func loadModel(_ argument: String) throws -> Model {
+    for i in 1..<Int(CommandLine.argc) {
+        guard let raw = CommandLine.unsafeArgv[i], String(cString: raw) == argument else { continue }
+        return try Model(cPath: raw)
+    }
+    return try Model(path: argument)
+}
+
 func run(_ args: [String]) throws {
     guard let command = args.first else { throw CLIError(usage) }
     if command == "-h" || command == "--help" { throw CLIError(usage, exitCode: 0) }
@@ -124,10 +134,10 @@ func run(_ args: [String]) throws {
     switch command {
     case "info":
         guard o.positional.count == 1 else { throw CLIError("usage: rsc-cli info MODEL") }
-        printInfo(try Model(path: o.positional[0]))
+        printInfo(try loadModel(o.positional[0]))
     case "predict", "certify":
         guard o.positional.count == 2 else { throw CLIError("usage: rsc-cli \(command) MODEL DATA [options]") }
-        let model = try Model(path: o.positional[0])
+        let model = try loadModel(o.positional[0])
         let predictParameters = PredictParameters(n: o.n, alpha: o.alpha, seed: o.seed, threads: o.threads)
         let certifyParameters = CertifyParameters(n0: o.n0, n: o.n, alpha: o.alpha, seed: o.seed, threads: o.threads)
         do {  // option errors before reading the data or writing any output

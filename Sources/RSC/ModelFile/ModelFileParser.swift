@@ -16,9 +16,16 @@ enum ModelFileParser {
 
     /// Plain POSIX I/O: the core stays free of Foundation, so librsc.so stays small.
     static func load(path: String) throws -> ModelDescription {
+        try path.withCString { try load(cPath: $0) }
+    }
+
+    /// The caller's path bytes go to open() unchanged: a path that is not UTF-8 must name the file
+    /// it names, not the one its decoding with U+FFFD would (`model\xff` opened `model\u{FFFD}`).
+    static func load(cPath: UnsafePointer<CChar>) throws -> ModelDescription {
+        let path = printable(cPath)
         // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; only regular files
         // pass the check below, and reading those ignores the flag.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        let fd = open(cPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw RSCError.io("cannot open '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
@@ -37,6 +44,21 @@ enum ModelFileParser {
             got += n
         }
         return try parse(Array(bytes[0..<got]))
+    }
+
+    /// A path for messages: UTF-8 as is, other bytes and control characters as \xNN.
+    static func printable(_ cPath: UnsafePointer<CChar>) -> String {
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(cPath).assumingMemoryBound(to: UInt8.self), count: strlen(cPath))
+        if let s = String(validating: Array(bytes), as: UTF8.self), !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            return s
+        }
+        var out = ""
+        for b in bytes {
+            if b >= 0x20 && b < 0x7f { out.append(Character(Unicode.Scalar(b))) } else {
+                out += "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16)
+            }
+        }
+        return out
     }
 
     static func parse(_ bytes: [UInt8]) throws -> ModelDescription {

@@ -211,3 +211,25 @@ def test_last_error_is_per_thread(librsc, tmp_path):
     t.join()
     assert seen["before"] == b"" and b"num_threads" in seen["after"]
     assert b"a.rscm" in librsc.rsc_last_error()
+
+
+def test_path_bytes_that_are_not_utf8_name_their_own_file(tmp_path):
+    """rsc_load passes the caller's bytes to open(): `model\\xff` is not `model\\ufffd` (the
+    decoded and re-encoded name, which rsc used to open instead), through C/Python and rsc-cli."""
+    import os
+    import subprocess
+    sibling = os.path.join(os.fsencode(tmp_path), "model\ufffd".encode())
+    with open(sibling, "wb") as f:
+        f.write(CONV)
+    wanted = os.path.join(os.fsencode(tmp_path), b"model\xff")
+    with pytest.raises(errors.ModelIOError, match=r"model\\xff': No such file"):
+        rsc.load(wanted)
+    assert rsc.load(sibling).info.num_classes == 10
+    cli = FIXTURES.parent.parent / ".build" / "release" / "rsc-cli"
+    if cli.exists():
+        r = subprocess.run([os.fsencode(cli), b"info", wanted], capture_output=True)
+        assert r.returncode != 0 and b"No such file" in r.stderr
+        assert subprocess.run([os.fsencode(cli), b"info", sibling], capture_output=True).returncode == 0
+    with open(wanted, "wb") as f:
+        f.write(CONV)
+    assert rsc.load(wanted).info.num_classes == 10
