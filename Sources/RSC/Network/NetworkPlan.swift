@@ -20,6 +20,14 @@ final class NetworkPlan: @unchecked Sendable {
     static let analogRange = 16.0
     /// Membrane values and currents stay within +-2^30, half of int32, leaving room for rounding.
     static let fixedPointBudget = 1073741824.0
+    /// Largest |value| of the coded input: inputs are checked against Limits.maxInputMagnitude and
+    /// the noise stays within 10 sigma (docs/kernel.md, "Randomness").
+    static func inputBound(_ m: ModelDescription) -> Double {
+        Double(Limits.maxInputMagnitude) + 10 * Double(m.sigma) + 1
+    }
+    /// float32 values (analog maps, their accumulators, the logits rsc_forward returns) must stay
+    /// below this, so nothing becomes inf or NaN (inf - inf) and the argmax stays meaningful.
+    static let floatBound = 1e37
 
     /// What the plan knows of a node's output beyond its type.
     private struct Value {
@@ -71,6 +79,21 @@ final class NetworkPlan: @unchecked Sendable {
                 v.maxCount = src.maxCount + b.maxCount; v.inMult = src.inMult
             default:
                 break
+            }
+            if v.type == .analog && Self.inputBound(m) * v.gain > Self.floatBound {
+                throw RSCError.unsupported("\(label): sum pools of the input can reach \(Self.inputBound(m) * v.gain), beyond float32 (the model can overflow)")
+            }
+            if n.kind.isWeighted {
+                let l1 = l1Norms(n)
+                let bound = (0..<n.output.channels).map { o -> Double in
+                    let w = Double(l1[o]) * Double(n.scales[o])
+                    return (src.type == .analog ? Self.inputBound(m) * src.gain : Double(src.maxCount) * src.inMult) * w
+                        + abs(Double(n.biases[o]))
+                }.max() ?? 0
+                let accBound = src.type == .analog ? Self.inputBound(m) * src.gain * Double(l1.max() ?? 0) : 0
+                guard bound <= Self.floatBound, accBound <= Self.floatBound else {
+                    throw RSCError.unsupported("\(label): its outputs can reach \(max(bound, accBound)) (weights x scales x inputs), beyond float32: the model can overflow")
+                }
             }
             if v.type == .counts || v.type == .spikes {
                 guard v.maxCount <= Int(UInt16.max) else {

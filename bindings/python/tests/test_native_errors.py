@@ -233,3 +233,27 @@ def test_path_bytes_that_are_not_utf8_name_their_own_file(tmp_path):
     with open(wanted, "wb") as f:
         f.write(CONV)
     assert rsc.load(wanted).info.num_classes == 10
+
+
+def test_models_that_can_overflow_float32_are_refused(tmp_path):
+    """Analog sum pools before the first weighted layer overflowed float32 (rsc_forward returned
+    [nan, inf] with RSC_OK and predict voted class 0); scales near 3.4e38 gave infinite logits.
+    Both are refused at load, and what loads returns finite logits at the input limit."""
+    from rsc import format as rf
+    pools = [("sumpool2d", 8, {"stride": 1, "padding": 7})] * 18  # x 64 each: 64^18 = 3e32
+    spec = rf.build_model((1, 4, 4), pools + [("flatten",), ("linear", np.ones((2, 130 * 130)))],
+                          time_steps=1, coding="gaussian", sigma=1.0)
+    p = tmp_path / "pools.rscm"
+    rf.write_model(spec, p)
+    with pytest.raises(errors.UnsupportedError, match="beyond float32"):
+        rsc.load(p)
+    spec = rf.build_model((4, 1, 1), [("linear", np.ones((2, 4)))], time_steps=1, coding="gaussian", sigma=1.0)
+    spec.layers[0].scale = np.array([3e38, 1.0], np.float32)
+    p = tmp_path / "scale.rscm"
+    rf.write_model(spec, p)
+    with pytest.raises(errors.UnsupportedError, match="beyond float32"):
+        rsc.load(p)
+    spec.layers[0].scale = np.array([1e20, 1.0], np.float32)
+    rf.write_model(spec, p)
+    logits = rsc.load(p).forward(np.full((1, 4), 1e6, np.float32))
+    assert np.all(np.isfinite(logits))
