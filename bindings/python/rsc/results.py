@@ -12,7 +12,9 @@ Per model, on the first `--count` images (default 500):
   * PREDICT (Cohen et al.): accuracy and abstain rate, n = 1000, alpha = 0.001;
 and on the first `--certify-count` images (default: all `--count`):
   * CERTIFY (n0 = 100, n = 100000, alpha = 0.001): certified accuracy at radius 0, 0.25, 0.5,
-    0.75, 1.0 (Cohen et al.'s "approximate certified test accuracy") and time per image.
+    0.75, 1.0 (Cohen et al.'s "approximate certified test accuracy") and time per image;
+  * with `--sequential`, sequential certification at the same radii (docs/sequential.md, n_max =
+    `--n`), compared with the CERTIFY rows of the same images: passes, time, certified accuracy.
 
 Per-image results go to TSV files (Cohen et al.'s columns first) in `--out-dir`; a run resumes
 from them (images already there are skipped unless `--fresh`), so a long run can be split over
@@ -309,11 +311,12 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
         "results themselves do not depend on any of these (same seed, same votes). "
         "Each row covers exactly the images it lists (the first N of the shipped subset); a row "
         "with fewer than 500 images is a partial run, not an estimate for the rest. To "
-        "regenerate or extend (resumes from the TSVs; `--n 10000` adds rows at n = 10,000):",
+        "regenerate or extend (resumes from the TSVs; `--n 10000` adds rows at n = 10,000; "
+        "`--sequential --skip-predict --skip-certify` runs only the sequential rows):",
         "",
         "```sh",
         "swift build -c release && export RSC_LIBRARY=$PWD/.build/release/librsc.so",
-        "cd bindings/python && python3 -m rsc.results --count 500 --certify-count 500",
+        "cd bindings/python && python3 -m rsc.results --count 500 --certify-count 500 --sequential",
         "```",
         "",
     ]
@@ -337,7 +340,9 @@ def _sequential_markdown(results: list[dict], args) -> list[str]:
         "n_max estimation passes, with the same guarantee as CERTIFY (the probability of "
         "certifying a radius the smoothed classifier does not have is at most alpha). Same "
         "images, seed and noise streams as above; \"fixed n\" is the CERTIFY row with n = n_max. "
-        "Passes count the n0 selection passes too; times are summed over the images as run.",
+        "Passes count the n0 selection passes too. Times are summed over the images as run, "
+        "possibly on other machines and loads than the fixed-n rows (see \"What was run\"): "
+        "the passes are the measure of the work.",
         "",
         "| sigma | n_max | images | " + " | ".join(f"r = {v:g}" for v in RADII)
         + " | abstain | passes | fixed n: passes | fewer passes | time | fixed n: time |",
