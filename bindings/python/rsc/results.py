@@ -350,9 +350,18 @@ def _sequential_markdown(results: list[dict], args) -> list[str]:
     ]
     diffs = []
     total = dict(seq=0, fixed=0, seq_time=0.0, fixed_time=0.0)
+    from .model import sequential_schedule
+    dagger = False
     for r, n_max, c in rows:
         fixed = r["certify"].get(n_max)
-        cells = [f"{_fmt_pct(a)}%" for a in c["acc"]]
+        # The largest radius any run can certify: every vote agreeing at the last look.
+        last_level = sequential_schedule(n_max, args.alpha)[-1][1]
+        rmax = r["info"].sigma_eff * _phi_inv(last_level ** (1 / n_max))
+        cells = []
+        for rad, a in zip(RADII, c["acc"]):
+            mark = "†" if rad > rmax else ""
+            dagger |= bool(mark)
+            cells.append(f"{_fmt_pct(a)}%{mark}")
         seq_passes = c["passes"] + c["count"] * args.n0
         fixed_cells = ["-"] * 4
         if fixed and fixed["count"] >= c["count"]:
@@ -375,6 +384,10 @@ def _sequential_markdown(results: list[dict], args) -> list[str]:
         lines.append(f"| {r['info'].sigma:.2f} | {n_max:,} | {c['count']} | " + " | ".join(cells)
                      + f" | {_fmt_pct(c['abstain'])}% | {seq_passes:,} | {fixed_cells[0]} | "
                      f"{fixed_cells[1]} | {fixed_cells[2]} | {fixed_cells[3]} |")
+    if dagger:
+        lines += ["", "† r is above the largest radius sequential certification can certify with "
+                  "this n_max (every vote for the class at the last look, tested at alpha / J): 0% "
+                  "by construction, dropped at the first look."]
     if total["seq"]:
         lines += [
             "",
