@@ -545,7 +545,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        help="start a LocalCluster of K worker processes here instead")
     p.add_argument("--tsv", help="output TSV (default: stdout, no resume)")
     p.add_argument("--n0", type=int, default=100)
-    p.add_argument("--n", type=int, default=100_000, help="estimation passes (n_max with --sequential)")
+    p.add_argument("--n", type=int, default=100_000,
+                   help="estimation passes (n_max with --sequential)")
     p.add_argument("--sequential", action="store_true",
                    help="certify: sequential certification at --radii (docs/sequential.md)")
     p.add_argument("--radii", default="0,0.25,0.5,0.75,1.0",

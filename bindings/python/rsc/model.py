@@ -321,15 +321,22 @@ class Model:
         p.n0, p.n, p.alpha = _int("n0", n0, _U64), _int("n", n, _U64), alpha
         p.seed, p.stream = _int("seed", seed, _U64), _int("stream", stream, _U64)
         p.num_threads = _int("threads", threads, _U32)
+        out = self._call(self._lib.rsc_certify, xs, p, _native.Certificate, progress)
+        return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower,
+                           out.radius)
+
+    def _call(self, fn, xs: np.ndarray, params, out_type, progress):
+        """fn(model, x, len, &params, &out) with the progress callback in params; the output
+        struct, or the error (an exception of the callback first)."""
         cb = _Progress(progress)
-        p.progress = cb.c
-        out = _native.Certificate(struct_size=ctypes.sizeof(_native.Certificate))
+        params.progress = cb.c
+        out = out_type(struct_size=ctypes.sizeof(out_type))
         with self._use() as h:
-            status = self._lib.rsc_certify(h, xs.ctypes.data_as(_native._f32p), xs.size,
-                                           ctypes.byref(p), ctypes.byref(out))
+            status = fn(h, xs.ctypes.data_as(_native._f32p), xs.size, ctypes.byref(params),
+                        ctypes.byref(out))
         cb.raise_pending()
         _check(status)
-        return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower, out.radius)
+        return out
 
     def _certify_sequential(self, x, n0, n_max, alpha, seed, stream, threads, progress,
                             radii) -> SequentialCertificate:
@@ -341,14 +348,8 @@ class Model:
         p.num_threads = _int("threads", threads, _U32)
         p.radii = r.ctypes.data_as(ctypes.POINTER(ctypes.c_double)) if r.size else None
         p.num_radii = r.size
-        cb = _Progress(progress)
-        p.progress = cb.c
-        out = _native.SequentialCertificate(struct_size=ctypes.sizeof(_native.SequentialCertificate))
-        with self._use() as h:
-            status = self._lib.rsc_certify_sequential(h, xs.ctypes.data_as(_native._f32p), xs.size,
-                                                      ctypes.byref(p), ctypes.byref(out))
-        cb.raise_pending()
-        _check(status)
+        out = self._call(self._lib.rsc_certify_sequential, xs, p, _native.SequentialCertificate,
+                         progress)
         return SequentialCertificate(out.label, out.selected, out.count_selected, out.passes,
                                      out.pa_lower, out.radius, p.n_max, tuple(float(v) for v in r),
                                      out.num_certified)

@@ -128,80 +128,68 @@ def _run_model(path: Path, x: np.ndarray, y: np.ndarray, args, out_dir: Path, lo
 
     # CERTIFY
     kc = min(args.certify_count if args.certify_count is not None else k, len(x))
-    ctsv = out_dir / f"{stem}_certify_n{args.n}.tsv"
-    if args.fresh and not args.skip_certify and ctsv.exists():
-        ctsv.unlink()
-    done = _read_tsv(ctsv)
     if not args.skip_certify:
-        t0 = time.perf_counter()
-        for i in range(kc):
-            if i in done:
-                continue
-            s = time.perf_counter()
-            c = m.certify(x[i], n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, stream=i,
-                          threads=args.threads)
-            dt = time.perf_counter() - s
-            row = dict(idx=i, label=int(y[i]), predict=c.label, radius=f"{c.radius:.4f}",
-                       correct=int(c.label == y[i]), time=f"{dt:.3f}", pa_lower=f"{c.pa_lower:.6f}",
-                       count=c.count_selected, n=args.n)
-            _append(ctsv, CERT_COLS, row)
-            done[i] = {c_: str(v) for c_, v in row.items()}
-            log(f"{stem}: certify {i}: label {y[i]} predict {c.label} radius {c.radius:.4f} "
-                f"[{dt:.1f} s]")
-        log(f"{stem}: CERTIFY n = {args.n} on {kc} images [{time.perf_counter() - t0:.0f} s]")
+        _certify_images(m, stem, x, y, kc, args, out_dir / f"{stem}_certify_n{args.n}.tsv", None,
+                        log)
     # Sequential CERTIFY at RADII (--sequential; the n_max cap is --n)
-    stsv = out_dir / f"{stem}_sequential_nmax{args.n}.tsv"
     if args.sequential:
-        if args.fresh and stsv.exists():
-            stsv.unlink()
-        done = _read_tsv(stsv)
-        t0 = time.perf_counter()
-        for i in range(kc):
-            if i in done:
-                continue
-            s = time.perf_counter()
-            c = m.certify(x[i], n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, stream=i,
-                          threads=args.threads, radii=RADII)
-            dt = time.perf_counter() - s
-            row = dict(idx=i, label=int(y[i]), predict=c.label, radius=f"{c.radius:.4f}",
-                       correct=int(c.label == y[i]), time=f"{dt:.3f}", passes=c.n,
-                       pa_lower=f"{c.pa_lower:.6f}", count=c.count_selected, n_max=args.n)
-            _append(stsv, SEQ_COLS, row)
-            done[i] = {c_: str(v) for c_, v in row.items()}
-            log(f"{stem}: sequential {i}: label {y[i]} predict {c.label} radius {c.radius:.2f} "
-                f"passes {c.n} [{dt:.1f} s]")
-        log(f"{stem}: sequential CERTIFY n_max = {args.n} on {kc} images "
-            f"[{time.perf_counter() - t0:.0f} s]")
+        _certify_images(m, stem, x, y, kc, args, out_dir / f"{stem}_sequential_nmax{args.n}.tsv",
+                        RADII, log)
     res["sequential"] = {}
     for f in sorted(out_dir.glob(f"{stem}_sequential_nmax*.tsv")):
         rows = _prefix_rows(f)
         if not rows:
             continue
-        n_max = int(rows[0]["n_max"])
-        lab = np.array([int(r["label"]) for r in rows])
-        pred = np.array([int(r["predict"]) for r in rows])
-        rad = np.array([float(r["radius"]) for r in rows])
-        ok = pred == lab
-        res["sequential"][n_max] = dict(
-            count=len(rows), file=f.name, acc=[float(np.mean(ok & (rad >= r))) for r in RADII],
-            abstain=float(np.mean(pred < 0)), passes=int(sum(int(r["passes"]) for r in rows)),
+        acc, abstain = _certified(rows)
+        res["sequential"][int(rows[0]["n_max"])] = dict(
+            count=len(rows), file=f.name, acc=acc, abstain=abstain,
+            passes=int(sum(int(r["passes"]) for r in rows)),
             time=float(sum(float(r["time"]) for r in rows)))
     res["certify"] = {}
     for f in sorted(out_dir.glob(f"{stem}_certify_n*.tsv")):
         rows = _prefix_rows(f)
         if not rows:
             continue
-        n = int(rows[0]["n"])
-        lab = np.array([int(r["label"]) for r in rows])
-        pred = np.array([int(r["predict"]) for r in rows])
-        rad = np.array([float(r["radius"]) for r in rows])
-        ok = pred == lab
-        res["certify"][n] = dict(count=len(rows), file=f.name,
-                                 acc=[float(np.mean(ok & (rad >= r))) for r in RADII],
-                                 abstain=float(np.mean(pred < 0)),
-                                 time=float(np.mean([float(r["time"]) for r in rows])),
-                                 rows=rows)
+        acc, abstain = _certified(rows)
+        res["certify"][int(rows[0]["n"])] = dict(
+            count=len(rows), file=f.name, acc=acc, abstain=abstain,
+            time=float(np.mean([float(r["time"]) for r in rows])), rows=rows)
     return res
+
+
+def _certified(rows: list[dict]) -> tuple[list[float], float]:
+    """Certified accuracy at each of RADII (correct class, radius >= r) and the abstain rate."""
+    lab = np.array([int(r["label"]) for r in rows])
+    pred = np.array([int(r["predict"]) for r in rows])
+    rad = np.array([float(r["radius"]) for r in rows])
+    ok = pred == lab
+    return [float(np.mean(ok & (rad >= r))) for r in RADII], float(np.mean(pred < 0))
+
+
+def _certify_images(m, stem: str, x, y, count: int, args, tsv: Path, radii, log) -> None:
+    """CERTIFY (radii None) or sequential certification of images 0..count-1 into tsv, skipping
+    those already there (--fresh: starting over)."""
+    kind = "sequential" if radii is not None else "certify"
+    if args.fresh and tsv.exists():
+        tsv.unlink()
+    done = _read_tsv(tsv)
+    t0 = time.perf_counter()
+    for i in range(count):
+        if i in done:
+            continue
+        s = time.perf_counter()
+        c = m.certify(x[i], n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, stream=i,
+                      threads=args.threads, radii=radii)
+        dt = time.perf_counter() - s
+        row = dict(idx=i, label=int(y[i]), predict=c.label, radius=f"{c.radius:.4f}",
+                   correct=int(c.label == y[i]), time=f"{dt:.3f}", pa_lower=f"{c.pa_lower:.6f}",
+                   count=c.count_selected, n=args.n, passes=c.n, n_max=args.n)
+        _append(tsv, SEQ_COLS if radii is not None else CERT_COLS, row)
+        done[i] = row
+        log(f"{stem}: {kind} {i}: label {y[i]} predict {c.label} radius {c.radius:.4f}"
+            + (f" passes {c.n}" if radii is not None else "") + f" [{dt:.1f} s]")
+    log(f"{stem}: {kind} " + ("n_max" if radii is not None else "n")
+        + f" = {args.n} on {count} images [{time.perf_counter() - t0:.0f} s]")
 
 
 def _prefix_rows(path: Path) -> list[dict]:
@@ -366,10 +354,7 @@ def _sequential_markdown(results: list[dict], args) -> list[str]:
         fixed_cells = ["-"] * 4
         if fixed and fixed["count"] >= c["count"]:
             frows = fixed["rows"][:c["count"]]
-            lab = np.array([int(x["label"]) for x in frows])
-            ok = np.array([int(x["predict"]) for x in frows]) == lab
-            rad = np.array([float(x["radius"]) for x in frows])
-            facc = [float(np.mean(ok & (rad >= v))) for v in RADII]
+            facc = _certified(frows)[0]
             diffs.append(max(abs(a - b) for a, b in zip(c["acc"], facc)))
             fpasses = c["count"] * (n_max + args.n0)
             ftime = sum(float(x["time"]) for x in frows)
