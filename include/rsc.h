@@ -3,7 +3,9 @@
  * The C API of librsc.so. A model (.rscm file, docs/format.md) is loaded once and then queried:
  *   rsc_forward  - the base SNN on caller-given per-step inputs (debugging, custom noise, attacks);
  *   rsc_predict  - the smoothed classifier's prediction, which may abstain;
- *   rsc_certify  - prediction plus a certified L2 radius (Cohen, Rosenfeld, Kolter 2019).
+ *   rsc_certify  - prediction plus a certified L2 radius (Cohen, Rosenfeld, Kolter 2019);
+ *   rsc_certify_sequential - whether chosen radii are certified, stopping as soon as that is
+ *                  decided (docs/sequential.md): the same guarantee with far fewer passes.
  *
  * Conventions
  * - Every function that can fail returns an rsc_status; RSC_OK is 0. On failure,
@@ -41,7 +43,7 @@ extern "C" {
 #endif
 
 #define RSC_VERSION_MAJOR 0
-#define RSC_VERSION_MINOR 1
+#define RSC_VERSION_MINOR 2
 #define RSC_VERSION_PATCH 0
 
 /* Status codes. Each names one kind of problem; rsc_last_error() gives the details. */
@@ -162,7 +164,34 @@ typedef struct rsc_certificate {
     double radius;              /* certified L2 radius sigma_eff * PhiInv(pa_lower); 0 on abstain */
 } rsc_certificate;
 
-/* "0.1.0"; static storage. */
+/* Sequential certification (docs/sequential.md; since 0.2.0). */
+typedef struct rsc_sequential_params {
+    uint32_t struct_size;       /* set by rsc_certify_sequential_default_params                  */
+    uint32_t num_threads;       /* 0 = the library default                                       */
+    uint64_t n0;                /* selection passes (default 100)                                */
+    uint64_t n_max;             /* at most this many estimation passes (default 100000)          */
+    double alpha;               /* 1 - confidence, in (0, 1) (default 0.001)                     */
+    uint64_t seed;
+    uint64_t stream;
+    const double *radii;        /* num_radii L2 radii (finite, >= 0, any order) to decide;       */
+    uint64_t num_radii;         /* borrowed for the call. 0 (default): only radius 0, the class  */
+    rsc_progress_fn progress;   /* optional                                                      */
+    void *progress_user;
+} rsc_sequential_params;
+
+typedef struct rsc_sequential_certificate {
+    uint32_t struct_size;       /* in: sizeof(rsc_sequential_certificate)                        */
+    int32_t label;              /* the certified class, or RSC_ABSTAIN (pa_lower never reached 1/2) */
+    int32_t selected;           /* class chosen by the n0 selection passes                       */
+    uint32_t num_certified;     /* how many of the requested radii are certified                 */
+    uint64_t count_selected;    /* votes for `selected` among the `passes` estimation passes     */
+    uint64_t passes;            /* estimation passes used (<= n_max)                             */
+    double pa_lower;            /* the anytime-valid (1 - alpha) lower bound at stopping         */
+    double radius;              /* the largest requested radius certified (every requested radius
+                                   <= it is certified); 0 when none is, or on abstain            */
+} rsc_sequential_certificate;
+
+/* "0.2.0"; static storage. */
 RSC_API const char *rsc_version(void);
 
 /* A static description of a status ("RSC_E_ARG: invalid argument"); never NULL. */
@@ -203,6 +232,22 @@ RSC_API rsc_status rsc_predict(const rsc_model *model, const float *x, size_t x_
  * Models with direct or poisson coding give RSC_E_UNSUPPORTED. params may be NULL. */
 RSC_API rsc_status rsc_certify(const rsc_model *model, const float *x, size_t x_len,
                                const rsc_certify_params *params, rsc_certificate *out);
+
+/* Defaults: n0 = 100, n_max = 100000, alpha = 0.001, no radii, seed = stream = 0. */
+RSC_API rsc_sequential_params rsc_certify_sequential_default_params(void);
+
+/* Sequential CERTIFY: n0 passes select a class (as rsc_certify), then estimation passes are
+ * counted in the blocks of a fixed schedule (64, 96, 144, ... passes, each look half again the
+ * last, then n_max) with a Clopper-Pearson test at level alpha / J after each of its J looks. Each requested radius r is
+ * certified once the lower bound reaches Phi(r / sigma_eff), or dropped once it cannot be reached
+ * by n_max; the call returns when every radius is decided. Whatever the stopping time, the
+ * probability of certifying a radius beyond the smoothed classifier's is at most alpha. The
+ * result depends only on x, the model and the params (not on num_threads): the same seed and
+ * stream give the same passes and certificate. Models with direct or poisson coding give
+ * RSC_E_UNSUPPORTED. params may be NULL (the defaults). */
+RSC_API rsc_status rsc_certify_sequential(const rsc_model *model, const float *x, size_t x_len,
+                                          const rsc_sequential_params *params,
+                                          rsc_sequential_certificate *out);
 
 /* Sets the thread count that calls with num_threads = 0 use (process-wide; 0 = all hardware
  * threads, the initial setting). Thread-safe. */

@@ -193,6 +193,55 @@ public func capiCertify(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ x
     }
 }
 
+@_cdecl("rsc_certify_sequential_default_params")
+public func capiSequentialDefaults() -> rsc_sequential_params {
+    let d = SequentialCertifyParameters()
+    var p = rsc_sequential_params()
+    p.struct_size = UInt32(MemoryLayout<rsc_sequential_params>.size)
+    p.n0 = UInt64(d.n0)
+    p.n_max = UInt64(d.nMax)
+    p.alpha = d.alpha
+    return p
+}
+
+@_cdecl("rsc_certify_sequential")
+public func capiCertifySequential(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ xLen: Int,
+                                  _ params: UnsafePointer<rsc_sequential_params>?,
+                                  _ out: UnsafeMutablePointer<rsc_sequential_certificate>?) -> rsc_status {
+    guarded("rsc_certify_sequential") {
+        let h = try ModelHandle.from(model)
+        guard let x else { throw RSCError.nullPointer("x is NULL") }
+        guard let out else { throw RSCError.nullPointer("out is NULL") }
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<rsc_sequential_certificate>.size,
+                            "rsc_sequential_certificate")
+        let c = params?.pointee ?? capiSequentialDefaults()
+        try checkStructSize(c.struct_size, MemoryLayout<rsc_sequential_params>.size, "rsc_sequential_params")
+        guard c.num_radii <= UInt64(SequentialCertifyParameters.maxRadii) else {
+            throw RSCError.invalidArgument("num_radii is \(c.num_radii), at most \(SequentialCertifyParameters.maxRadii)")
+        }
+        var radii: [Double] = []
+        if c.num_radii > 0 {
+            guard let r = c.radii else { throw RSCError.nullPointer("radii is NULL but num_radii is \(c.num_radii)") }
+            radii = Array(UnsafeBufferPointer(start: r, count: Int(c.num_radii)))
+        }
+        let p = SequentialCertifyParameters(n0: try passes(c.n0, "n0"), nMax: try passes(c.n_max, "n_max"),
+                                            alpha: c.alpha, radii: radii, seed: c.seed, stream: c.stream,
+                                            threads: Int(c.num_threads))
+        let r = try h.model.certifySequential(UnsafeBufferPointer(start: x, count: try length(xLen, "x_len")),
+                                              parameters: p, progress: progressHandler(c.progress, c.progress_user))
+        var o = rsc_sequential_certificate()
+        o.struct_size = UInt32(MemoryLayout<rsc_sequential_certificate>.size)
+        o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
+        o.selected = Int32(r.selected)
+        o.num_certified = UInt32(r.certifiedCount)
+        o.count_selected = UInt64(r.countSelected)
+        o.passes = UInt64(r.passes)
+        o.pa_lower = r.pALower
+        o.radius = r.radius
+        out.pointee = o
+    }
+}
+
 @_cdecl("rsc_set_num_threads")
 public func capiSetNumThreads(_ n: Int32) -> rsc_status {
     guarded("rsc_set_num_threads") {

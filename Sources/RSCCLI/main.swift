@@ -23,6 +23,10 @@ let usage = """
       --start I       first image (default 0)
       --count K       number of images (default: all from --start)
       --radii LIST    certify: radii of the summary table (default 0,0.25,0.5,0.75,1.0)
+      --sequential    certify: sequential certification (docs/sequential.md): decide whether
+                      each --radii radius is certified, stopping as soon as that is decided,
+                      with --n as the cap n_max on the estimation passes; the radius column is
+                      the largest of them certified, a last column `passes` the passes used
 
     Output: TSV on stdout (certify: idx label predict radius correct time; predict: idx label
     predict correct time; -1 = abstain), a summary on stderr.
@@ -34,6 +38,7 @@ struct Options {
     var n = 100_000, n0 = 100, alpha = 0.001, seed: UInt64 = 0, threads = 0, start = 0
     var count: Int?
     var radii: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
+    var sequential = false
 
     init(_ args: ArraySlice<String>) throws {
         var it = args.makeIterator()
@@ -68,6 +73,7 @@ struct Options {
                     guard let r = Double($0) else { throw CLIError("--radii: '\($0)' is not a number") }
                     return r
                 }
+            case "--sequential": sequential = true
             case "-h", "--help": throw CLIError(usage, exitCode: 0)
             default:
                 guard !a.hasPrefix("--") else { throw CLIError("unknown option \(a)") }
@@ -140,10 +146,15 @@ func run(_ args: [String]) throws {
         let model = try loadModel(o.positional[0])
         let predictParameters = PredictParameters(n: o.n, alpha: o.alpha, seed: o.seed, threads: o.threads)
         let certifyParameters = CertifyParameters(n0: o.n0, n: o.n, alpha: o.alpha, seed: o.seed, threads: o.threads)
+        let sequentialParameters = SequentialCertifyParameters(n0: o.n0, nMax: o.n, alpha: o.alpha, radii: o.radii,
+                                                               seed: o.seed, threads: o.threads)
+        let sequential = o.sequential && command == "certify"
+        if o.sequential && !sequential { throw CLIError("--sequential is an option of certify") }
         do {  // option errors before reading the data or writing any output
             if command == "certify" {
                 _ = try model.certificateScale()
                 try certifyParameters.validate()
+                if sequential { try sequentialParameters.validate() }
             } else {
                 try predictParameters.validate()
             }
@@ -153,13 +164,20 @@ func run(_ args: [String]) throws {
         let (data, range) = try loadData(o.positional[1], labels: o.labels, model: model, start: o.start, count: o.count)
         let d = model.info.inputShape.count
         var summary = Summary(radii: o.radii)
-        print(command == "certify" ? "idx\tlabel\tpredict\tradius\tcorrect\ttime" : "idx\tlabel\tpredict\tcorrect\ttime")
+        print(command == "certify" ? "idx\tlabel\tpredict\tradius\tcorrect\ttime" + (sequential ? "\tpasses" : "")
+              : "idx\tlabel\tpredict\tcorrect\ttime")
         for i in range {
             let x = Array(data.values[(i * d)..<((i + 1) * d)])
             let label = data.labels?[i] ?? -1
             let t0 = DispatchTime.now().uptimeNanoseconds
             let predicted: Int, radius: Double
-            if command == "certify" {
+            var passes = 0
+            if sequential {
+                var p = sequentialParameters
+                p.stream = UInt64(i)
+                let c = try model.certifySequential(x, parameters: p)
+                (predicted, radius, passes) = (c.label ?? -1, c.radius, c.passes)
+            } else if command == "certify" {
                 var p = certifyParameters
                 p.stream = UInt64(i)
                 let c = try model.certify(x, parameters: p)
@@ -173,8 +191,10 @@ func run(_ args: [String]) throws {
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let correct = label < 0 ? -1 : (predicted == label ? 1 : 0)
             summary.add(predicted: predicted, label: label, radius: radius, seconds: dt)
+            summary.passes += sequential ? o.n0 + passes : (command == "certify" ? o.n0 + o.n : o.n)
             if command == "certify" {
-                print("\(i)\t\(label)\t\(predicted)\t\(String(format: "%.4f", radius))\t\(correct)\t\(timedelta(dt))")
+                print("\(i)\t\(label)\t\(predicted)\t\(String(format: "%.4f", radius))\t\(correct)\t\(timedelta(dt))"
+                      + (sequential ? "\t\(passes)" : ""))
             } else {
                 print("\(i)\t\(label)\t\(predicted)\t\(correct)\t\(timedelta(dt))")
             }
@@ -191,6 +211,8 @@ func run(_ args: [String]) throws {
 struct Summary {
     let radii: [Double]
     var n = 0, abstained = 0, correct = 0, labeled = 0, seconds = 0.0
+    /// Noise passes run, selection included.
+    var passes = 0
     var certified: [Int]
 
     init(radii: [Double]) { self.radii = radii; certified = Array(repeating: 0, count: radii.count) }
@@ -208,7 +230,7 @@ struct Summary {
 
     func report(certify: Bool) -> String {
         func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : String(format: "%.1f%%", 100 * Double(a) / Double(b)) }
-        var s = "\n\(n) images, \(String(format: "%.3f", n == 0 ? 0 : seconds / Double(n))) s per image, abstained \(pct(abstained, n))"
+        var s = "\n\(n) images, \(String(format: "%.3f", n == 0 ? 0 : seconds / Double(n))) s per image, \(passes) passes, abstained \(pct(abstained, n))"
         if labeled > 0 { s += ", accuracy \(pct(correct, labeled))" }
         s += "\n"
         if certify && labeled > 0 {

@@ -1,4 +1,5 @@
-/* Concurrency: 8 threads share one model and call rsc_certify, rsc_predict (with vote counts),
+/* Concurrency: 8 threads share one model and call rsc_certify, rsc_certify_sequential,
+ * rsc_predict (with vote counts),
  * rsc_forward, rsc_model_info and failing calls at the same time, each job with its own seed,
  * stream and input; every result must equal the same call made sequentially beforehand, and each
  * thread's rsc_last_error must describe its own failure. Run under ThreadSanitizer by
@@ -20,6 +21,7 @@ typedef struct job {
     uint64_t seed, stream;
     float *x, *steps;             /* x: d floats; steps: T x d for rsc_forward */
     rsc_certificate cert;
+    rsc_sequential_certificate seq;
     rsc_prediction pred;
     uint64_t *counts;
     float *logits;
@@ -62,6 +64,13 @@ static void run_job(job *j) {
     cp.n0 = 16, cp.n = 64, cp.alpha = 0.01, cp.seed = j->seed, cp.stream = j->stream, cp.num_threads = omp_threads;
     j->cert = (rsc_certificate){sizeof j->cert};
     EXPECT(rsc_certify(model, j->x, info.input_len, &cp, &j->cert) == RSC_OK);
+
+    static const double radii[] = {0.0, 0.05, 0.2};
+    rsc_sequential_params sp = rsc_certify_sequential_default_params();
+    sp.n0 = 16, sp.n_max = 400, sp.alpha = 0.01, sp.seed = j->seed, sp.stream = j->stream;
+    sp.num_threads = omp_threads, sp.radii = radii, sp.num_radii = 3;
+    j->seq = (rsc_sequential_certificate){sizeof j->seq};
+    EXPECT(rsc_certify_sequential(model, j->x, info.input_len, &sp, &j->seq) == RSC_OK);
 
     rsc_predict_params pp = rsc_predict_default_params();
     pp.n = 64, pp.alpha = 0.01, pp.seed = j->seed, pp.stream = j->stream, pp.num_threads = omp_threads;
@@ -139,6 +148,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         const job *e = &expected[i], *a = &actual[i];
         const int same = memcmp(&e->cert, &a->cert, sizeof e->cert) == 0 &&
+                         memcmp(&e->seq, &a->seq, sizeof e->seq) == 0 &&
                          memcmp(&e->pred, &a->pred, sizeof e->pred) == 0 &&
                          memcmp(e->counts, a->counts, info.num_classes * sizeof *e->counts) == 0 &&
                          memcmp(e->logits, a->logits, info.num_classes * sizeof *e->logits) == 0;
@@ -151,7 +161,8 @@ int main(int argc, char **argv) {
     }
     EXPECT(differ == 0);
     printf("concurrency: %d threads x %d rounds on %s (num_threads %u per call): %d certify, %d predict, "
-           "%d forward calls, %d certified; %s\n", THREADS, rounds, path, omp_threads, n, n, n, certified,
+           "%d sequential, %d forward calls, %d certified; %s\n", THREADS, rounds, path, omp_threads, n, n, n, n,
+           certified,
            differ ? "RESULTS DIFFER from the sequential calls" : "all equal to the sequential calls");
     for (int i = 0; i < n; i++) free_job(&expected[i]), free_job(&actual[i]);
     free(expected), free(actual), free(images);

@@ -99,6 +99,13 @@ int main(int argc, char **argv) {
             EXPECT(rsc_predict(m, x, info.input_len, &pp, &p) == RSC_OK);
             EXPECT(rsc_forward(m, x, info.input_len * info.time_steps, logits, 10) == RSC_OK);
             EXPECT(rsc_certify(m, x, info.input_len + 1, &cp, &c) == RSC_E_INPUT_SIZE);
+            const double radii[] = {0.0, 0.1};
+            rsc_sequential_params sp = rsc_certify_sequential_default_params();
+            sp.n0 = 8, sp.n_max = 200, sp.seed = (uint64_t)i, sp.radii = radii, sp.num_radii = 2;
+            rsc_sequential_certificate sc = {sizeof sc};
+            EXPECT(rsc_certify_sequential(m, x, info.input_len, &sp, &sc) == RSC_OK && sc.passes <= 200);
+            sp.num_radii = 3000;  /* too many: an argument error, nothing allocated for it */
+            EXPECT(rsc_certify_sequential(m, x, info.input_len, &sp, &sc) == RSC_E_ARG);
         }
     }
     grew |= check_growth("certify", calls, warm, rss_kb(), limit);

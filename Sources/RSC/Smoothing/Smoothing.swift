@@ -66,13 +66,13 @@ extension Model {
     }
 
     /// The most voted class, the lowest index on ties.
-    private func argmax(_ counts: [Int]) -> Int {
+    func argmax(_ counts: [Int]) -> Int {
         var best = 0
         for (k, c) in counts.enumerated() where c > counts[best] { best = k }
         return best
     }
 
-    private func checkInput(_ x: UnsafeBufferPointer<Float>) throws {
+    func checkInput(_ x: UnsafeBufferPointer<Float>) throws {
         guard x.count == info.inputShape.count else {
             throw RSCError.inputSize("x has \(x.count) values, the model takes \(info.inputShape.count) (\(info.inputShape))")
         }
@@ -91,12 +91,12 @@ extension Model {
 
 /// The argument checks of predict and certify, callable before any work (the CLI checks its
 /// options before it reads a data set).
-private func checkPasses(_ n: Int, name: String) throws {
+func checkPasses(_ n: Int, name: String) throws {
     guard n >= 1 else { throw RSCError.invalidArgument("\(name) is \(n), at least 1 pass is needed") }
     guard n <= Limits.maxPasses else { throw RSCError.invalidArgument("\(name) is \(n), more than \(Limits.maxPasses)") }
 }
 
-private func checkCommon(alpha: Double, threads: Int) throws {
+func checkCommon(alpha: Double, threads: Int) throws {
     guard alpha > 0, alpha < 1 else { throw RSCError.invalidArgument("alpha is \(alpha), it must lie in (0, 1)") }
     guard threads >= 0 else { throw RSCError.invalidArgument("threads is \(threads), it must be >= 0") }
 }
@@ -143,8 +143,15 @@ struct VoteCounter {
     }
 
     func count(_ phase: Phase, passes n: Int, progress: (Int) -> Bool) throws -> [Int] {
+        try count(phase, from: 0, to: n, progress: progress)
+    }
+
+    /// Votes of passes start..<n of a phase (each pass's vote depends only on its index, so the
+    /// counts of consecutive ranges add up to those of their union); progress gets the passes done
+    /// of the phase, start first.
+    func count(_ phase: Phase, from start: Int, to n: Int, progress: (Int) -> Bool) throws -> [Int] {
         var votes = [UInt64](repeating: 0, count: model.info.numClasses)
-        var done = 0
+        var done = start
         while done < n {
             guard progress(done) else { throw RSCError.cancelled("cancelled by the progress callback after \(done) of \(n) passes") }
             let m = min(Self.chunk * threads, n - done)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from .errors import RSCError  # noqa: F401  (re-exported)
 from .model import (  # noqa: F401
-    Certificate, Model, ModelInfo, Prediction, certified_accuracy, load, set_num_threads, version)
+    Certificate, Model, ModelInfo, Prediction, SequentialCertificate, certified_accuracy, load,
+    sequential_schedule, set_num_threads, version)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 ABSTAIN = -1

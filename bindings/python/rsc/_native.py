@@ -86,6 +86,35 @@ class Certificate(ctypes.Structure):
     ]
 
 
+class SequentialParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("num_threads", ctypes.c_uint32),
+        ("n0", ctypes.c_uint64),
+        ("n_max", ctypes.c_uint64),
+        ("alpha", ctypes.c_double),
+        ("seed", ctypes.c_uint64),
+        ("stream", ctypes.c_uint64),
+        ("radii", ctypes.POINTER(ctypes.c_double)),
+        ("num_radii", ctypes.c_uint64),
+        ("progress", c_progress),
+        ("progress_user", ctypes.c_void_p),
+    ]
+
+
+class SequentialCertificate(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("label", ctypes.c_int32),
+        ("selected", ctypes.c_int32),
+        ("num_certified", ctypes.c_uint32),
+        ("count_selected", ctypes.c_uint64),
+        ("passes", ctypes.c_uint64),
+        ("pa_lower", ctypes.c_double),
+        ("radius", ctypes.c_double),
+    ]
+
+
 _f32p = ctypes.POINTER(ctypes.c_float)
 
 
@@ -104,6 +133,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
                                        ctypes.POINTER(PredictParams), ctypes.POINTER(Prediction)]),
         "rsc_certify": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t,
                                        ctypes.POINTER(CertifyParams), ctypes.POINTER(Certificate)]),
+        "rsc_certify_sequential_default_params": (SequentialParams, []),
+        "rsc_certify_sequential": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t,
+                                                  ctypes.POINTER(SequentialParams),
+                                                  ctypes.POINTER(SequentialCertificate)]),
         "rsc_set_num_threads": (ctypes.c_int, [ctypes.c_int]),
     }
     for name, (res, args) in sig.items():

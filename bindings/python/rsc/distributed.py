@@ -50,12 +50,14 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .errors import RSCError
-from .model import Certificate, Model, Prediction, _input_rows, _labels, _progress_bar
+from .model import (TSV_HEADERS, Certificate, Model, Prediction, _input_rows, _labels,
+                    _progress_bar, _radii)
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
-HEADERS = {"certify": "idx\tlabel\tpredict\tradius\tcorrect\ttime",
-           "predict": "idx\tlabel\tpredict\tcorrect\ttime"}
+# certify, predict, and sequential certification (certify_dataset with radii: a last column
+# `passes`), as Model.certify_batch / predict_batch write them.
+HEADERS = dict(TSV_HEADERS)
 META_SUFFIX = ".rsc.json"
 META_FORMAT = "rsc-distributed-run/1"
 log = logging.getLogger("rsc.distributed")
@@ -120,7 +122,7 @@ def _run_chunk(kind: str, digest: str, model_bytes: bytes, xs: np.ndarray, first
     """One task: [(result, seconds)] for the rows of xs, image k with stream first_stream + k."""
     model = _cached_model(digest, model_bytes)
     nthreads = threads if threads > 0 else _auto_threads(host_threads)
-    run = model.certify if kind == "certify" else model.predict
+    run = model.predict if kind == "predict" else model.certify  # sequential: params has radii
     out = []
     for k, x in enumerate(xs):
         t0 = time.perf_counter()
@@ -248,8 +250,9 @@ def _row(kind: str, idx: int, label: int, r, seconds: float) -> str:
     """A TSV row exactly as Model.certify_batch / predict_batch write it."""
     correct = -1 if label < 0 else int(r.label == label)
     dt = datetime.timedelta(seconds=seconds)
-    radius = f"\t{r.radius:.4f}" if kind == "certify" else ""
-    return f"{idx}\t{label}\t{r.label}{radius}\t{correct}\t{dt}\n"
+    radius = f"\t{r.radius:.4f}" if kind != "predict" else ""
+    passes = f"\t{r.n}" if kind == "sequential" else ""
+    return f"{idx}\t{label}\t{r.label}{radius}\t{correct}\t{dt}{passes}\n"
 
 
 def _host_threads(client) -> dict[str, int]:
@@ -425,7 +428,8 @@ def certify_dataset(model: ModelSource, images, labels=None, *, client=None,
                     first_stream: int = 0, tsv: Optional[Union[str, os.PathLike]] = None,
                     progress: bool = True, threads: int = 0, resume: bool = True,
                     fsync: bool = True, max_resubmits: int = 3,
-                    max_in_flight: Optional[int] = None) -> list[Optional[Certificate]]:
+                    max_in_flight: Optional[int] = None,
+                    radii: Optional[Sequence[float]] = None) -> list[Optional[Certificate]]:
     """CERTIFY every row of images (N, ...) on a Dask cluster; image i uses noise stream
     first_stream + i, so each certificate equals ``Model.certify_batch``'s with the same seed.
 
@@ -441,11 +445,17 @@ def certify_dataset(model: ModelSource, images, labels=None, *, client=None,
         overwrites it.
     max_resubmits: times a chunk is submitted again after Dask gives up on it (KilledWorker).
     max_in_flight: chunks submitted at a time (default: 2 per Dask thread, at least 4).
+    radii: sequential certification at these radii (``Model.certify(..., radii=...)``, n is
+        n_max, docs/sequential.md): the TSV's radius column is the largest requested radius
+        certified, and a last column ``passes`` holds the estimation passes used.
 
     Returns the certificates in input order."""
-    return _run("certify", model, images, labels, client=client, scheduler_address=scheduler_address,
-                chunk_size=chunk_size, params=dict(n0=int(n0), n=int(n), alpha=float(alpha),
-                                                   seed=int(seed)),
+    params = dict(n0=int(n0), n=int(n), alpha=float(alpha), seed=int(seed))
+    if radii is not None:
+        params["radii"] = [float(v) for v in _radii(radii)]
+    return _run("sequential" if radii is not None else "certify", model, images, labels,
+                client=client, scheduler_address=scheduler_address,
+                chunk_size=chunk_size, params=params,
                 first_stream=int(first_stream), tsv=tsv, progress=progress, threads=int(threads),
                 resume=resume, fsync=fsync, max_resubmits=max_resubmits, max_in_flight=max_in_flight)
 
@@ -535,7 +545,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        help="start a LocalCluster of K worker processes here instead")
     p.add_argument("--tsv", help="output TSV (default: stdout, no resume)")
     p.add_argument("--n0", type=int, default=100)
-    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--n", type=int, default=100_000,
+                   help="estimation passes (n_max with --sequential)")
+    p.add_argument("--sequential", action="store_true",
+                   help="certify: sequential certification at --radii (docs/sequential.md)")
+    p.add_argument("--radii", default="0,0.25,0.5,0.75,1.0",
+                   help="certify: radii of the summary (and, with --sequential, to decide)")
     p.add_argument("--alpha", type=float, default=0.001)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--start", type=int, default=0, help="first input (its index is its stream)")
@@ -548,6 +563,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = p.parse_args(argv)
     if not a.scheduler and not a.local_workers:
         p.error("give --scheduler ADDR (a running Dask scheduler) or --local-workers K")
+    try:
+        radii = [float(v) for v in a.radii.split(",")]
+    except ValueError:
+        p.error(f"--radii: {a.radii!r} is not a comma-separated list of numbers")
+    if not all(np.isfinite(r) and r >= 0 for r in radii):
+        p.error(f"--radii: {a.radii!r}: radii must be finite and >= 0")
+    if a.sequential and a.command != "certify":
+        p.error("--sequential is an option of certify")
     # Every input checked here, before a cluster starts: one line per error, no traceback.
     try:
         images = load_array(a.images)
@@ -581,7 +604,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       resume=not a.no_resume and tmp is None)
         t0 = time.perf_counter()
         if a.command == "certify":
-            got = certify_dataset(a.model, images, labels, n0=a.n0, **common)
+            got = certify_dataset(a.model, images, labels, n0=a.n0,
+                                  radii=radii if a.sequential else None, **common)
         else:
             got = predict_dataset(a.model, images, labels, **common)
         wall = time.perf_counter() - t0
@@ -590,12 +614,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.write(Path(tsv).read_text())
         computed = sum(r is not None for r in got)
         msg = f"{computed} inputs run in {wall:.1f} s"
+        if a.sequential and len(cols["idx"]):
+            msg += f", {int(cols['passes'].sum())} estimation passes"
         if computed < len(got):
             msg += f" ({len(got) - computed} already in {tsv})"
         if labels is not None and len(cols["idx"]):
             msg += f"; accuracy {np.mean(cols['correct'] == 1):.3f}"
             if a.command == "certify":
-                for r in (0.0, 0.25, 0.5, 0.75, 1.0):
+                for r in radii:
                     msg += f"\n  certified accuracy at radius {r:.2f}: " \
                            f"{np.mean((cols['correct'] == 1) & (cols['radius'] >= r)):.3f}"
         print(msg, file=sys.stderr)

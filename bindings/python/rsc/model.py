@@ -16,6 +16,12 @@ from .errors import InputSizeError, InvalidArgumentError, from_status
 
 CODINGS = {0: "direct", 1: "gaussian", 2: "gaussian-shared", 3: "poisson"}
 
+# The TSV columns of the batch calls (Cohen et al.'s first); sequential certification adds the
+# estimation passes used.
+TSV_HEADERS = {"certify": "idx\tlabel\tpredict\tradius\tcorrect\ttime",
+               "predict": "idx\tlabel\tpredict\tcorrect\ttime",
+               "sequential": "idx\tlabel\tpredict\tradius\tcorrect\ttime\tpasses"}
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -76,6 +82,22 @@ class Certificate:
         return self.label < 0
 
 
+@dataclass(frozen=True)
+class SequentialCertificate(Certificate):
+    """The result of sequential certification (`Model.certify(..., radii=...)`,
+    docs/sequential.md). `radius` is the largest requested radius certified (every requested
+    radius <= it is certified; 0 when none is or on abstain), `n` the estimation passes used (at
+    most `n_max`), `pa_lower` the anytime-valid lower bound at stopping, `num_certified` how many
+    of `radii` are certified."""
+    n_max: int
+    radii: tuple[float, ...]
+    num_certified: int
+
+    @property
+    def passes(self) -> int:
+        return self.n
+
+
 def _input_rows(xs, info: Optional[ModelInfo]) -> np.ndarray:
     """A data set as contiguous float32 rows (N, d); a wrong shape is the InputSizeError that
     Model.certify gives for a wrong input (info None: any d)."""
@@ -113,6 +135,14 @@ def _progress_bar(total: int, enabled: bool, desc: str, initial: int = 0):
         def update(self, n: int = 1) -> None: ...
         def close(self) -> None: ...
     return _Null()
+
+
+def _radii(radii) -> np.ndarray:
+    """Requested radii as contiguous float64 (the library checks their values)."""
+    if isinstance(radii, (str, bytes)):
+        raise TypeError("radii must be a sequence of numbers")
+    r = np.ascontiguousarray(np.asarray(radii, dtype=np.float64).reshape(-1))
+    return r
 
 
 def _check(status: int) -> None:
@@ -280,23 +310,55 @@ class Model:
 
     def certify(self, x, n0: int = 100, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
                 stream: int = 0, threads: int = 0,
-                progress: Optional[Callable[[float], bool]] = None) -> Certificate:
+                progress: Optional[Callable[[float], bool]] = None,
+                radii=None) -> Certificate:
         """Certified prediction of one input (d values) with its L2 radius; label -1 = abstain.
-        threads and progress as in `predict`."""
+        threads and progress as in `predict`.
+
+        radii (a sequence of L2 radii >= 0): sequential certification instead (docs/sequential.md,
+        rsc_certify_sequential): decides whether each radius is certified, stopping as soon as
+        that is decided, with n as the cap n_max on the estimation passes and the same alpha
+        guarantee. Returns a `SequentialCertificate`, whose radius is the largest requested radius
+        certified and whose n is the passes used."""
+        if radii is not None:
+            return self._certify_sequential(x, n0, n, alpha, seed, stream, threads, progress, radii)
         xs = self._floats(x)
         p = self._lib.rsc_certify_default_params()
         p.n0, p.n, p.alpha = _int("n0", n0, _U64), _int("n", n, _U64), alpha
         p.seed, p.stream = _int("seed", seed, _U64), _int("stream", stream, _U64)
         p.num_threads = _int("threads", threads, _U32)
+        out = self._call(self._lib.rsc_certify, xs, p, _native.Certificate, progress)
+        return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower,
+                           out.radius)
+
+    def _call(self, fn, xs: np.ndarray, params, out_type, progress):
+        """fn(model, x, len, &params, &out) with the progress callback in params; the output
+        struct, or the error (an exception of the callback first)."""
         cb = _Progress(progress)
-        p.progress = cb.c
-        out = _native.Certificate(struct_size=ctypes.sizeof(_native.Certificate))
+        params.progress = cb.c
+        out = out_type(struct_size=ctypes.sizeof(out_type))
         with self._use() as h:
-            status = self._lib.rsc_certify(h, xs.ctypes.data_as(_native._f32p), xs.size,
-                                           ctypes.byref(p), ctypes.byref(out))
+            status = fn(h, xs.ctypes.data_as(_native._f32p), xs.size, ctypes.byref(params),
+                        ctypes.byref(out))
         cb.raise_pending()
         _check(status)
-        return Certificate(out.label, out.selected, out.count_selected, out.n, out.pa_lower, out.radius)
+        return out
+
+    def _certify_sequential(self, x, n0, n_max, alpha, seed, stream, threads, progress,
+                            radii) -> SequentialCertificate:
+        xs = self._floats(x)
+        r = _radii(radii)
+        p = self._lib.rsc_certify_sequential_default_params()
+        p.n0, p.n_max, p.alpha = _int("n0", n0, _U64), _int("n", n_max, _U64), alpha
+        p.seed, p.stream = _int("seed", seed, _U64), _int("stream", stream, _U64)
+        p.num_threads = _int("threads", threads, _U32)
+        p.radii = r.ctypes.data_as(ctypes.POINTER(ctypes.c_double)) if r.size else None
+        p.num_radii = r.size
+        out = self._call(self._lib.rsc_certify_sequential, xs, p, _native.SequentialCertificate,
+                         progress)
+        return SequentialCertificate(out.label, out.selected, out.count_selected, out.passes,
+                                     out.pa_lower, out.radius, p.n_max, tuple(float(v) for v in r),
+                                     out.num_certified)
 
     # ---- data sets --------------------------------------------------------------------------
 
@@ -311,11 +373,16 @@ class Model:
 
     def certify_batch(self, xs, labels=None, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
                       seed: int = 0, first_stream: int = 0, threads: int = 0, progress: bool = True,
-                      tsv: Optional[str | os.PathLike] = None) -> list[Certificate]:
+                      tsv: Optional[str | os.PathLike] = None, radii=None) -> list[Certificate]:
         """CERTIFY for each row of xs (N, ...), streams first_stream + i. With tsv, writes Cohen
-        et al.'s columns `idx label predict radius correct time`."""
-        return self._run_batch("certify", xs, labels, tsv, progress, dict(n0=n0, n=n, alpha=alpha,
-                               seed=seed, threads=threads), first_stream)
+        et al.'s columns `idx label predict radius correct time`. With radii, sequential
+        certification of each row (`certify`'s radii; n is n_max): the TSV's radius column holds
+        the largest requested radius certified, and a last column `passes` the estimation passes
+        used."""
+        kwargs = dict(n0=n0, n=n, alpha=alpha, seed=seed, threads=threads)
+        if radii is not None:
+            kwargs["radii"] = tuple(float(v) for v in _radii(radii))
+        return self._run_batch("certify", xs, labels, tsv, progress, kwargs, first_stream)
 
     def _run_batch(self, kind: str, xs, labels, tsv, progress: bool, kwargs: dict, first_stream: int):
         import datetime
@@ -327,9 +394,9 @@ class Model:
         bar = _progress_bar(len(xs), progress, f"rsc {kind}")
         results = []
         try:
+            sequential = "radii" in kwargs
             if out:
-                out.write("idx\tlabel\tpredict\tradius\tcorrect\ttime\n" if kind == "certify"
-                          else "idx\tlabel\tpredict\tcorrect\ttime\n")
+                out.write(TSV_HEADERS["sequential" if sequential else kind] + "\n")
             for i, x in enumerate(xs):
                 t0 = time.perf_counter()
                 r = getattr(self, kind)(x, stream=first_stream + i, **kwargs)
@@ -339,7 +406,9 @@ class Model:
                     label = int(labels[i]) if labels is not None else -1
                     correct = -1 if label < 0 else int(r.label == label)
                     radius = f"\t{r.radius:.4f}" if kind == "certify" else ""
-                    out.write(f"{first_stream + i}\t{label}\t{r.label}{radius}\t{correct}\t{dt}\n")
+                    passes = f"\t{r.n}" if sequential else ""
+                    out.write(f"{first_stream + i}\t{label}\t{r.label}{radius}\t{correct}\t{dt}"
+                              f"{passes}\n")
                     out.flush()
                 bar.update(1)
         finally:
@@ -347,6 +416,21 @@ class Model:
             if out:
                 out.close()
         return results
+
+
+SEQUENTIAL_FIRST_LOOK = 64
+
+
+def sequential_schedule(n_max: int, alpha: float = 0.001) -> list[tuple[int, float]]:
+    """The looks of sequential certification (docs/sequential.md) as the library makes them:
+    (estimation passes counted, test level) pairs, n_1 = 64, n_{j+1} = n_j + n_j // 2 while
+    below n_max, then n_max, each at level alpha / J."""
+    looks, n = [], SEQUENTIAL_FIRST_LOOK
+    while n < n_max:
+        looks.append(n)
+        n += n // 2
+    looks.append(n_max)
+    return [(m, alpha / len(looks)) for m in looks]
 
 
 def certified_accuracy(certificates: list[Certificate], labels, radii) -> np.ndarray:

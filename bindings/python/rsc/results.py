@@ -12,7 +12,9 @@ Per model, on the first `--count` images (default 500):
   * PREDICT (Cohen et al.): accuracy and abstain rate, n = 1000, alpha = 0.001;
 and on the first `--certify-count` images (default: all `--count`):
   * CERTIFY (n0 = 100, n = 100000, alpha = 0.001): certified accuracy at radius 0, 0.25, 0.5,
-    0.75, 1.0 (Cohen et al.'s "approximate certified test accuracy") and time per image.
+    0.75, 1.0 (Cohen et al.'s "approximate certified test accuracy") and time per image;
+  * with `--sequential`, sequential certification at the same radii (docs/sequential.md, n_max =
+    `--n`), compared with the CERTIFY rows of the same images: passes, time, certified accuracy.
 
 Per-image results go to TSV files (Cohen et al.'s columns first) in `--out-dir`; a run resumes
 from them (images already there are skipped unless `--fresh`), so a long run can be split over
@@ -52,6 +54,10 @@ DEFAULT_LABELS = REPO / "models" / "data" / "fmnist_test_1000_labels.npy"
 RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 CERT_COLS = ["idx", "label", "predict", "radius", "correct", "time", "pa_lower", "count", "n"]
+# Sequential certification (docs/sequential.md): radius is the largest of RADII certified,
+# passes the estimation passes used, n_max their cap.
+SEQ_COLS = ["idx", "label", "predict", "radius", "correct", "time", "passes", "pa_lower", "count",
+            "n_max"]
 PRED_COLS = ["idx", "label", "predict", "correct", "time", "top", "count_top", "count_label", "n"]
 
 
@@ -122,46 +128,77 @@ def _run_model(path: Path, x: np.ndarray, y: np.ndarray, args, out_dir: Path, lo
 
     # CERTIFY
     kc = min(args.certify_count if args.certify_count is not None else k, len(x))
-    ctsv = out_dir / f"{stem}_certify_n{args.n}.tsv"
-    if args.fresh and not args.skip_certify and ctsv.exists():
-        ctsv.unlink()
-    done = _read_tsv(ctsv)
     if not args.skip_certify:
-        t0 = time.perf_counter()
-        for i in range(kc):
-            if i in done:
-                continue
-            s = time.perf_counter()
-            c = m.certify(x[i], n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, stream=i,
-                          threads=args.threads)
-            dt = time.perf_counter() - s
-            row = dict(idx=i, label=int(y[i]), predict=c.label, radius=f"{c.radius:.4f}",
-                       correct=int(c.label == y[i]), time=f"{dt:.3f}", pa_lower=f"{c.pa_lower:.6f}",
-                       count=c.count_selected, n=args.n)
-            _append(ctsv, CERT_COLS, row)
-            done[i] = {c_: str(v) for c_, v in row.items()}
-            log(f"{stem}: certify {i}: label {y[i]} predict {c.label} radius {c.radius:.4f} "
-                f"[{dt:.1f} s]")
-        log(f"{stem}: CERTIFY n = {args.n} on {kc} images [{time.perf_counter() - t0:.0f} s]")
-    res["certify"] = {}
-    for f in sorted(out_dir.glob(f"{stem}_certify_n*.tsv")):
-        rows = list(_read_tsv(f).values())
+        _certify_images(m, stem, x, y, kc, args, out_dir / f"{stem}_certify_n{args.n}.tsv", None,
+                        log)
+    # Sequential CERTIFY at RADII (--sequential; the n_max cap is --n)
+    if args.sequential:
+        _certify_images(m, stem, x, y, kc, args, out_dir / f"{stem}_sequential_nmax{args.n}.tsv",
+                        RADII, log)
+    res["sequential"] = {}
+    for f in sorted(out_dir.glob(f"{stem}_sequential_nmax*.tsv")):
+        rows = _prefix_rows(f)
         if not rows:
             continue
-        # Only the contiguous prefix 0..K-1, so that runs with different counts compare.
-        idx = sorted(int(r["idx"]) for r in rows)
-        kk = next((j for j, v in enumerate(idx) if v != j), len(idx))
-        rows = sorted((r for r in rows if int(r["idx"]) < kk), key=lambda r: int(r["idx"]))
-        n = int(rows[0]["n"])
-        lab = np.array([int(r["label"]) for r in rows])
-        pred = np.array([int(r["predict"]) for r in rows])
-        rad = np.array([float(r["radius"]) for r in rows])
-        ok = pred == lab
-        res["certify"][n] = dict(count=len(rows), file=f.name,
-                                 acc=[float(np.mean(ok & (rad >= r))) for r in RADII],
-                                 abstain=float(np.mean(pred < 0)),
-                                 time=float(np.mean([float(r["time"]) for r in rows])))
+        acc, abstain = _certified(rows)
+        res["sequential"][int(rows[0]["n_max"])] = dict(
+            count=len(rows), file=f.name, acc=acc, abstain=abstain,
+            passes=int(sum(int(r["passes"]) for r in rows)),
+            time=float(sum(float(r["time"]) for r in rows)))
+    res["certify"] = {}
+    for f in sorted(out_dir.glob(f"{stem}_certify_n*.tsv")):
+        rows = _prefix_rows(f)
+        if not rows:
+            continue
+        acc, abstain = _certified(rows)
+        res["certify"][int(rows[0]["n"])] = dict(
+            count=len(rows), file=f.name, acc=acc, abstain=abstain,
+            time=float(np.mean([float(r["time"]) for r in rows])), rows=rows)
     return res
+
+
+def _certified(rows: list[dict]) -> tuple[list[float], float]:
+    """Certified accuracy at each of RADII (correct class, radius >= r) and the abstain rate."""
+    lab = np.array([int(r["label"]) for r in rows])
+    pred = np.array([int(r["predict"]) for r in rows])
+    rad = np.array([float(r["radius"]) for r in rows])
+    ok = pred == lab
+    return [float(np.mean(ok & (rad >= r))) for r in RADII], float(np.mean(pred < 0))
+
+
+def _certify_images(m, stem: str, x, y, count: int, args, tsv: Path, radii, log) -> None:
+    """CERTIFY (radii None) or sequential certification of images 0..count-1 into tsv, skipping
+    those already there (--fresh: starting over)."""
+    kind = "sequential" if radii is not None else "certify"
+    if args.fresh and tsv.exists():
+        tsv.unlink()
+    done = _read_tsv(tsv)
+    t0 = time.perf_counter()
+    for i in range(count):
+        if i in done:
+            continue
+        s = time.perf_counter()
+        c = m.certify(x[i], n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, stream=i,
+                      threads=args.threads, radii=radii)
+        dt = time.perf_counter() - s
+        row = dict(idx=i, label=int(y[i]), predict=c.label, radius=f"{c.radius:.4f}",
+                   correct=int(c.label == y[i]), time=f"{dt:.3f}", pa_lower=f"{c.pa_lower:.6f}",
+                   count=c.count_selected, n=args.n, passes=c.n, n_max=args.n)
+        _append(tsv, SEQ_COLS if radii is not None else CERT_COLS, row)
+        done[i] = row
+        log(f"{stem}: {kind} {i}: label {y[i]} predict {c.label} radius {c.radius:.4f}"
+            + (f" passes {c.n}" if radii is not None else "") + f" [{dt:.1f} s]")
+    log(f"{stem}: {kind} " + ("n_max" if radii is not None else "n")
+        + f" = {args.n} on {count} images [{time.perf_counter() - t0:.0f} s]")
+
+
+def _prefix_rows(path: Path) -> list[dict]:
+    """The rows of a TSV for the contiguous prefix 0..K-1 of images, in order, so that runs with
+    different counts compare."""
+    rows = list(_read_tsv(path).values())
+    idx = sorted(int(r["idx"]) for r in rows)
+    kk = next((j for j, v in enumerate(idx) if v != j), len(idx))
+    return sorted((r for r in rows if int(r["idx"]) < kk), key=lambda r: int(r["idx"]))
 
 
 def _rel(p) -> str:
@@ -250,6 +287,7 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
     if dagger:
         lines += ["", "† r is above the largest radius certifiable with this n and "
                   "sigma_eff (first table): 0% by construction, not a measured failure."]
+    lines += _sequential_markdown(results, args)
     lines += [
         "",
         "## What was run",
@@ -261,15 +299,93 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
         "results themselves do not depend on any of these (same seed, same votes). "
         "Each row covers exactly the images it lists (the first N of the shipped subset); a row "
         "with fewer than 500 images is a partial run, not an estimate for the rest. To "
-        "regenerate or extend (resumes from the TSVs; `--n 10000` adds rows at n = 10,000):",
+        "regenerate or extend (resumes from the TSVs; `--n 10000` adds rows at n = 10,000; "
+        "`--sequential --skip-predict --skip-certify` runs only the sequential rows):",
         "",
         "```sh",
         "swift build -c release && export RSC_LIBRARY=$PWD/.build/release/librsc.so",
-        "cd bindings/python && python3 -m rsc.results --count 500 --certify-count 500",
+        "cd bindings/python && python3 -m rsc.results --count 500 --certify-count 500 --sequential",
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def _sequential_markdown(results: list[dict], args) -> list[str]:
+    """The sequential certification table, each row against the fixed-n CERTIFY rows of the same
+    images (n = its n_max)."""
+    rows = [(r, n_max, c) for r in results for n_max, c in sorted(r.get("sequential", {}).items(),
+                                                                  reverse=True)]
+    if not rows:
+        return []
+    radii = ", ".join(f"{v:g}" for v in RADII)
+    lines = [
+        "",
+        f"## Sequential certification (n0 = {args.n0}, alpha = {args.alpha:g})",
+        "",
+        f"`certify(..., radii=[{radii}])` ([docs/sequential.md](sequential.md)): per image, "
+        "whether each of these radii is certified, stopping as soon as that is decided, at most "
+        "n_max estimation passes, with the same guarantee as CERTIFY (the probability of "
+        "certifying a radius the smoothed classifier does not have is at most alpha). Same "
+        "images, seed and noise streams as above; \"fixed n\" is the CERTIFY row with n = n_max. "
+        "Passes count the n0 selection passes too. Times are summed over the images as run, "
+        "possibly on other machines and loads than the fixed-n rows (see \"What was run\"): "
+        "the passes are the measure of the work.",
+        "",
+        "| sigma | n_max | images | " + " | ".join(f"r = {v:g}" for v in RADII)
+        + " | abstain | passes | fixed n: passes | fewer passes | time | fixed n: time |",
+        "|---:|---:|---:|" + "---:|" * len(RADII) + "---:|---:|---:|---:|---:|---:|",
+    ]
+    diffs = []
+    total = dict(seq=0, fixed=0, seq_time=0.0, fixed_time=0.0)
+    from .model import sequential_schedule
+    dagger = False
+    for r, n_max, c in rows:
+        fixed = r["certify"].get(n_max)
+        # The largest radius any run can certify: every vote agreeing at the last look.
+        last_level = sequential_schedule(n_max, args.alpha)[-1][1]
+        rmax = r["info"].sigma_eff * _phi_inv(last_level ** (1 / n_max))
+        cells = []
+        for rad, a in zip(RADII, c["acc"]):
+            mark = "†" if rad > rmax else ""
+            dagger |= bool(mark)
+            cells.append(f"{_fmt_pct(a)}%{mark}")
+        seq_passes = c["passes"] + c["count"] * args.n0
+        fixed_cells = ["-"] * 4
+        if fixed and fixed["count"] >= c["count"]:
+            frows = fixed["rows"][:c["count"]]
+            facc = _certified(frows)[0]
+            diffs.append(max(abs(a - b) for a, b in zip(c["acc"], facc)))
+            fpasses = c["count"] * (n_max + args.n0)
+            ftime = sum(float(x["time"]) for x in frows)
+            total["seq"] += seq_passes
+            total["fixed"] += fpasses
+            total["seq_time"] += c["time"]
+            total["fixed_time"] += ftime
+            fixed_cells = [f"{fpasses:,}", f"{fpasses / seq_passes:.1f}x", _hours(c["time"]),
+                           _hours(ftime)]
+        else:
+            fixed_cells[2] = _hours(c["time"])
+        lines.append(f"| {r['info'].sigma:.2f} | {n_max:,} | {c['count']} | " + " | ".join(cells)
+                     + f" | {_fmt_pct(c['abstain'])}% | {seq_passes:,} | {fixed_cells[0]} | "
+                     f"{fixed_cells[1]} | {fixed_cells[2]} | {fixed_cells[3]} |")
+    if dagger:
+        lines += ["", "† r is above the largest radius sequential certification can certify with "
+                  "this n_max (every vote for the class at the last look, tested at alpha / J): 0% "
+                  "by construction, dropped at the first look."]
+    if total["seq"]:
+        lines += [
+            "",
+            f"In total: {total['seq']:,} passes instead of {total['fixed']:,} "
+            f"({total['fixed'] / total['seq']:.1f}x fewer), {_hours(total['seq_time'])} instead of "
+            f"{_hours(total['fixed_time'])} of certification time; certified accuracy differs from "
+            f"the fixed-n rows by at most {100 * max(diffs):.1f} points at any radius.",
+        ]
+    return lines
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def cpu_name() -> str:
@@ -302,6 +418,9 @@ def main(argv=None) -> int:
     p.add_argument("--md", default=str(REPO / "docs" / "results.md"))
     p.add_argument("--skip-predict", action="store_true")
     p.add_argument("--skip-certify", action="store_true")
+    p.add_argument("--sequential", action="store_true",
+                   help="also run sequential certification at the table's radii (n_max = --n; "
+                        "docs/sequential.md)")
     p.add_argument("--fresh", action="store_true", help="discard the TSVs of this n and start over")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -323,7 +442,7 @@ def main(argv=None) -> int:
     results = [_run_model(Path(m), x, y, args, args.out_dir, log) for m in args.models]
     # The page always covers every shipped model: others are summarised from their TSVs.
     others = argparse.Namespace(**{**vars(args), "skip_predict": True, "skip_certify": True,
-                                   "fresh": False})
+                                   "sequential": False, "fresh": False})
     ran = {Path(m).resolve() for m in args.models}
     for m in DEFAULT_MODELS:
         if m.exists() and m.resolve() not in ran:

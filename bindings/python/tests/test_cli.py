@@ -46,6 +46,33 @@ def test_certify_tsv_matches_python_binding():
     assert "certified" in out.stderr and "3 images" in out.stderr
 
 
+def test_certify_sequential_matches_python_binding():
+    radii = [0, 0.1, 0.2, 0.3]
+    out = run("certify", DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--labels",
+              DEMO / "test_labels.npy", "--n0", 50, "--n", 5000, "--seed", 7, "--start", 2, "--count", 4,
+              "--sequential", "--radii", ",".join(map(str, radii)))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "time", "passes"]
+    model = rsc.load(DEMO / "fmnist_demo.rscm")
+    images, labels = np.load(DEMO / "test_images.npy"), np.load(DEMO / "test_labels.npy")
+    total = 0
+    for line in lines[1:]:
+        idx, label, pred, radius, correct, time, passes = line.split("\t")
+        i = int(idx)
+        cert = model.certify(images[i], n0=50, n=5000, seed=7, stream=i, radii=radii)
+        assert (int(label), int(pred), int(passes)) == (labels[i], cert.label, cert.passes)
+        assert float(radius) == pytest.approx(cert.radius, abs=5e-5) and float(radius) in radii
+        total += 50 + cert.passes
+    assert f"4 images" in out.stderr and f"{total} passes" in out.stderr
+    # Option errors before any output.
+    bad = run("predict", DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--sequential")
+    assert bad.returncode == 2 and "--sequential" in bad.stderr and not bad.stdout
+    bad = run("certify", DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--sequential",
+              "--radii", "0,-1")
+    assert bad.returncode == 2 and "radii[1]" in bad.stderr and not bad.stdout
+
+
 def test_predict_on_fashion_mnist_idx_gz():
     if not (FMNIST / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("dataset-fashion-mnist is not installed (scripts/setup.sh installs it)")

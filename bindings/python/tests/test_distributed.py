@@ -102,6 +102,40 @@ def test_worker_count_does_not_matter(data, reference, n_workers):
     assert got == reference[0]
 
 
+RADII = (0.0, 0.1, 0.2, 0.4)
+
+
+def without_time_column(text: str) -> list[list[str]]:
+    """Sequential TSV rows without the time column (the 6th; passes comes after it)."""
+    return [line.split("\t")[:5] + line.split("\t")[6:] for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("chunk_size,threads", [(1, 0), (6, 2)])
+def test_sequential_equals_single_process(client2, model, data, tmp_path, chunk_size, threads):
+    """Sequential certification (radii=...) on the cluster: the same certificates and passes
+    as certify_batch, for any chunk size and thread count; the TSV has the passes column and
+    resumes."""
+    xs, ys = data
+    kw = dict(n0=N0, n=4000, seed=SEED, radii=RADII)
+    ref = model.certify_batch(xs, ys, progress=False, tsv=tmp_path / "ref.tsv", **kw)
+    assert all(isinstance(c, rsc.SequentialCertificate) for c in ref)
+    tsv = tmp_path / "seq.tsv"
+    got = rd.certify_dataset(MODEL, xs, ys, client=client2, chunk_size=chunk_size, threads=threads,
+                             tsv=tsv, progress=False, **kw)
+    assert got == ref
+    text = tsv.read_text()
+    assert text.splitlines()[0] == rd.HEADERS["sequential"] and text.splitlines()[0].endswith("\tpasses")
+    assert without_time_column(text) == without_time_column((tmp_path / "ref.tsv").read_text())
+    cols = rd.read_tsv(tsv)
+    assert cols["passes"].tolist() == [c.passes for c in ref]
+    # A rerun resumes (nothing left to do); other radii are another run.
+    again = rd.certify_dataset(MODEL, xs, ys, client=client2, tsv=tsv, progress=False, **kw)
+    assert again == [None] * len(xs)
+    with pytest.raises(ValueError, match="radii"):
+        rd.certify_dataset(MODEL, xs, ys, client=client2, tsv=tsv, progress=False,
+                           **{**kw, "radii": (0.0, 0.3)})
+
+
 def test_model_sent_once_and_cached_per_worker(client2, data):
     xs, ys = data
     rd.certify_dataset(MODEL, xs[:6], ys[:6], client=client2, chunk_size=1, n0=N0, n=100,
@@ -273,6 +307,23 @@ def test_command_line_with_scheduler_address(client2, reference, tmp_path):
     assert "10 inputs run" in out.stderr and "certified accuracy" in out.stderr
     ref_rows = without_time(reference[1])
     assert without_time(tsv.read_text()) == [ref_rows[0]] + ref_rows[6:16]
+
+
+def test_command_line_sequential(client2, model, data, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(rsc.__file__).resolve().parent.parent))
+    tsv = tmp_path / "cli.tsv"
+    out = subprocess.run(
+        [sys.executable, "-m", "rsc.distributed", "certify", str(MODEL), str(DEMO / "test_images.npy"),
+         "--labels", str(DEMO / "test_labels.npy"), "--scheduler", client2.scheduler.address,
+         "--tsv", str(tsv), "--n0", str(N0), "--n", "4000", "--seed", str(SEED), "--sequential",
+         "--radii", ",".join(map(str, RADII)), "--count", "5", "--no-progress"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    xs, ys = data
+    ref = model.certify_batch(xs[:5], ys[:5], n0=N0, n=4000, seed=SEED, radii=RADII, progress=False)
+    assert f"{sum(c.passes for c in ref)} estimation passes" in out.stderr
+    assert "certified accuracy at radius 0.40" in out.stderr
+    assert rd.read_tsv(tsv)["passes"].tolist() == [c.passes for c in ref]
 
 
 def test_command_line_errors_are_one_line_before_any_cluster(tmp_path, capsys):

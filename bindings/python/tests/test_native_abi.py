@@ -20,14 +20,16 @@ def test_exported_symbols_are_exactly_the_header(librsc):
     out = subprocess.run([nm, "-D", "--defined-only", librsc._name], capture_output=True, text=True, check=True).stdout
     exported = {line.split()[-1] for line in out.splitlines() if re.search(r"\brsc_\w+$", line)}
     assert {"rsc_load", "rsc_free", "rsc_model_info", "rsc_forward", "rsc_predict", "rsc_certify",
-            "rsc_last_error", "rsc_version", "rsc_set_num_threads"} <= declared()
+            "rsc_last_error", "rsc_version", "rsc_set_num_threads", "rsc_certify_sequential",
+            "rsc_certify_sequential_default_params"} <= declared()
     assert exported == declared()
 
 
 def test_struct_layout_matches_header(tmp_path):
     structs = {"struct rsc_model_info": _native.ModelInfo, "rsc_predict_params": _native.PredictParams,
                "rsc_prediction": _native.Prediction, "rsc_certify_params": _native.CertifyParams,
-               "rsc_certificate": _native.Certificate}
+               "rsc_certificate": _native.Certificate, "rsc_sequential_params": _native.SequentialParams,
+               "rsc_sequential_certificate": _native.SequentialCertificate}
     lines = []
     for cname, cls in structs.items():
         lines.append(f'printf("{cname} size %zu\\n", sizeof({cname}));')

@@ -183,13 +183,27 @@ def test_null_pointers_and_struct_sizes(librsc, conv):
     params = lib.rsc_certify_default_params()
     params.struct_size = 8
     assert lib.rsc_certify(conv._handle, x, 144, ctypes.byref(params), ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    seq = _native.SequentialCertificate(struct_size=ctypes.sizeof(_native.SequentialCertificate))
+    assert lib.rsc_certify_sequential(conv._handle, None, 144, None, ctypes.byref(seq)) == errors.NullPointerError.status
+    assert lib.rsc_certify_sequential(conv._handle, x, 144, None, None) == errors.NullPointerError.status
+    assert lib.rsc_certify_sequential(None, x, 144, None, ctypes.byref(seq)) == errors.NullPointerError.status
+    sp = lib.rsc_certify_sequential_default_params()
+    assert (sp.struct_size, sp.n0, sp.n_max, sp.alpha, sp.num_radii) == (ctypes.sizeof(sp), 100, 100_000, 0.001, 0)
+    sp.num_radii = 2  # radii NULL
+    assert lib.rsc_certify_sequential(conv._handle, x, 144, ctypes.byref(sp), ctypes.byref(seq)) == errors.NullPointerError.status
+    assert b"radii is NULL" in lib.rsc_last_error()
+    sp.num_radii, sp.struct_size = 0, 8
+    assert lib.rsc_certify_sequential(conv._handle, x, 144, ctypes.byref(sp), ctypes.byref(seq)) == errors.InvalidArgumentError.status
+    seq.struct_size = 4
+    assert lib.rsc_certify_sequential(conv._handle, x, 144, None, ctypes.byref(seq)) == errors.InvalidArgumentError.status
+    assert b"rsc_sequential_certificate.struct_size" in lib.rsc_last_error()
     logits = (ctypes.c_float * 10)()
     assert lib.rsc_forward(conv._handle, None, 576, logits, 10) == errors.NullPointerError.status
     lib.rsc_free(None)  # a no-op
 
 
 def test_status_strings_and_version(librsc):
-    assert librsc.rsc_version().decode() == rsc.version() == "0.1.0"
+    assert librsc.rsc_version().decode() == rsc.version() == "0.2.0"
     names = [librsc.rsc_status_string(s).decode().split(":")[0] for s in range(18)]
     assert names[0] == "RSC_OK" and names[4] == "RSC_E_MAGIC" and len(set(names)) == 18
     for cls in errors.BY_STATUS.values():

@@ -107,3 +107,30 @@ def test_bad_arguments_are_usage_errors_before_any_work(tmp_path, capsys, bad):
         _run(tmp_path, *bad)
     assert e.value.code == 2 and "error: " in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_sequential_rows_and_table(tmp_path, librsc, data):
+    """--sequential: rows equal direct sequential calls at the table's radii, resume, and the
+    sequential table compares them with the fixed-n rows of the same images."""
+    x, y = data
+    md = _run(tmp_path, "--sequential")
+    m = rsc.load(MODEL)
+    rows = _rows(tmp_path / "fmnist_demo_sequential_nmax1000.tsv")
+    assert [int(r["idx"]) for r in rows] == list(range(4))
+    for r in rows:
+        i = int(r["idx"])
+        c = m.certify(x[i], n0=20, n=1000, alpha=0.001, seed=0, stream=i, radii=R.RADII)
+        assert (int(r["predict"]), int(r["passes"]), int(r["count"])) == \
+            (c.label, c.passes, c.count_selected)
+        assert float(r["radius"]) == pytest.approx(c.radius, abs=5e-5)
+    line = next(s for s in md.splitlines() if re.match(r"\| 0\.25 \| 1,000 \| 4 \|", s)
+                and "x |" in s)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    passes = sum(int(r["passes"]) for r in rows) + 4 * 20
+    assert cells[9] == f"{passes:,}" and cells[10] == f"{4 * 1020:,}"
+    assert cells[11] == f"{4 * 1020 / passes:.1f}x"
+    assert "## Sequential certification (n0 = 20, alpha = 0.001)" in md
+    assert "fewer), " in md
+    # Resumed, not recomputed.
+    _run(tmp_path, "--sequential", "--skip-certify", "--skip-predict")
+    assert _rows(tmp_path / "fmnist_demo_sequential_nmax1000.tsv") == rows
