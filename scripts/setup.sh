@@ -3,7 +3,7 @@
 #   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
 #   for tests and examples), gcc/g++/binutils/pkg-config (C example and ABI tests).
 #   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel, distributed (Dask), and the
-#   converters' peers: torch (CPU build), snntorch, nir, nirtorch.
+#   converters' peers: torch (CPU build), snntorch, nir, nirtorch, spikingjelly (+ loguru).
 set -euo pipefail
 
 need_apt=()
@@ -38,4 +38,17 @@ for pkg in snntorch==1.0.0 nir==1.0.8 nirtorch==2.6; do "$PY" -c "import ${pkg%%
 if [ ${#need_pip[@]} -gt 0 ]; then
     echo "setup: pip install ${need_pip[*]}" >&2
     "$PY" -m pip install --quiet -c <(echo "torch==$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')") "${need_pip[@]}"
+fi
+# SpikingJelly (rsc.convert.spikingjelly and its tests), pinned. Its package declares torchvision and
+# torchaudio, whose builds must match torch's (torchvision 0.28 installs beside this CPU torch but
+# cannot load its operators): install it without dependencies, plus the light ones its
+# activation_based modules import (loguru; h5py comes with nir). Its model zoo imports torchvision
+# only for pretrained weights: rsc.convert.spikingjelly.import_zoo stands in for that one name.
+"$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('spikingjelly') != '2.0.0')" 2>/dev/null \
+    || { echo "setup: pip install --no-deps spikingjelly==2.0.0" >&2; "$PY" -m pip install --quiet --no-deps "spikingjelly==2.0.0"; }
+need_pip=()
+for pkg in loguru==0.7.3 h5py; do "$PY" -c "import ${pkg%%=*}" 2>/dev/null || need_pip+=("$pkg"); done
+if [ ${#need_pip[@]} -gt 0 ]; then
+    echo "setup: pip install ${need_pip[*]}" >&2
+    "$PY" -m pip install --quiet "${need_pip[@]}"
 fi

@@ -64,9 +64,11 @@ def finish_model(layers: list[rf.Layer], floats: list[tuple[str, np.ndarray]],
 
 
 def quantization_report(model: rf.Model, floats: list[tuple[str, np.ndarray]]) -> list[dict]:
-    """Per weighted layer: the int8 rounding error of its weights against the float ones."""
+    """Per weighted layer (v1) or node (v2): the int8 rounding error of its weights against the
+    float ones."""
     out = []
-    weighted = [l for l in model.layers if l.weighted]
+    weighted = [l for l in (model.layers if model.layers is not None else model.nodes)
+                if l.weighted]
     for (mname, w), layer in zip(floats, weighted):
         q = layer.real_weight()
         err = q - w

@@ -1,7 +1,9 @@
-"""python3 -m rsc.convert {torch,nir} ...: convert a trained network to .rscm.
+"""python3 -m rsc.convert {torch,nir,spikingjelly} ...: convert a trained network to .rscm.
 
     python3 -m rsc.convert torch checkpoint.pt --out net.rscm         # from `rsc.train --checkpoint`
     python3 -m rsc.convert nir net.nir --out net.rscm --dt 1e-4 --time-steps 8 [--coding gaussian --sigma 0.25]
+    python3 -m rsc.convert spikingjelly net.pt --out net.rscm --input-shape 1 28 28 --time-steps 4 \
+        [--state-dict weights.pt] [--coding gaussian --sigma 0.25]   # net.pt: torch.save(net)
 
 Prints the layers and the int8 quantization error per layer; exits 1 with a message naming the
 module or node when the network cannot be converted. The written file is loaded once with the
@@ -21,6 +23,17 @@ from . import ConversionError, format_report
 def _summary(model) -> str:
     lines = [f"model {model.name!r}: input {model.input_shape}, {model.num_classes} classes, "
              f"T = {model.time_steps}, coding {model.coding}, sigma {model.sigma:g}"]
+    if model.nodes is not None:  # version 2: a graph
+        for i, nd in enumerate(model.nodes, start=1):
+            extra = ""
+            if nd.kind in ("lif", "if"):
+                extra = " (" + (f"tau {nd.tau:g}, " + ("" if nd.decay_input else
+                                                       "no decay_input, ")
+                                if nd.kind == "lif" else "") + \
+                    f"v_th {nd.v_threshold:g}, v_reset {nd.v_reset:g}, {nd.reset} reset)"
+            ins = ", ".join(map(str, nd.inputs))
+            lines.append(f"  {i}: {nd.kind}({ins}) -> {nd.out_shape}{extra}")
+        return "\n".join(lines)
     for i, l in enumerate(model.layers):
         extra = ""
         if l.neuron:
@@ -57,13 +70,22 @@ def main(argv=None) -> int:
                    help="the simulation time step of the graph's time constants (snnTorch: 1e-4)")
     n.add_argument("--time-steps", type=int, required=True)
     n.add_argument("--input-shape", type=int, nargs="+", help="override the Input node's shape")
-    for q in (t, n):
+    s = sub.add_parser("spikingjelly", help="a SpikingJelly network: a file written by "
+                       "torch.save(net) (unpickled: only trusted files) or MODULE:FUNCTION "
+                       "returning the network")
+    s.add_argument("network")
+    s.add_argument("--state-dict", help="weights to load into it (torch.save(net.state_dict()))")
+    s.add_argument("--input-shape", type=int, nargs="+", default=[1, 28, 28],
+                   help="one sample's shape: C H W, H W or N (default 1 28 28)")
+    s.add_argument("--time-steps", type=int, default=4)
+    for q in (t, n, s):
         q.add_argument("--out", required=True, help="the .rscm file to write")
         q.add_argument("--coding", choices=["direct", "gaussian", "gaussian-shared", "poisson"],
                        default=None if q is t else "direct")
         q.add_argument("--sigma", type=float, default=None if q is t else 0.0)
         q.add_argument("--name", default=None if q is t else "")
         q.add_argument("--class-names", default=None, help="comma-separated")
+    s.set_defaults(coding="gaussian", sigma=0.25)
     a = p.parse_args(argv)
     from .. import format as rf
     names = a.class_names.split(",") if a.class_names else None
@@ -74,6 +96,12 @@ def main(argv=None) -> int:
             kw = {k: v for k, v in dict(coding=a.coding, sigma=a.sigma, name=a.name,
                                          class_names=names).items() if v is not None}
             model, report = ct.convert_module(net, **kw)
+        elif a.source == "spikingjelly":
+            from . import spikingjelly as csj
+            net = csj.load_network(a.network, a.state_dict)
+            model, report = csj.convert_module(net, input_shape=a.input_shape,
+                                               time_steps=a.time_steps, coding=a.coding,
+                                               sigma=a.sigma, name=a.name, class_names=names)
         else:
             from . import nir as cn
             model, report = cn.convert_graph(a.graph, dt=a.dt, time_steps=a.time_steps,
