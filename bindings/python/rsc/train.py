@@ -14,6 +14,18 @@ Needs torch (`pip install torch==2.13.0`, the CPU wheel) and the Fashion-MNIST i
 (Debian: `apt-get install dataset-fashion-mnist`, or `--data DIR`). Uses tqdm if installed.
 Deterministic for a given seed, torch build and thread count.
 
+`--arch sew-resnet` (or `spiking-resnet`) trains a residual spiking network instead
+(`rsc.nn.RSCResNet`: stem conv, `--widths` residual blocks, global average pool, linear), written
+as a format version 2 graph; the same coding, neurons, optimiser and int8-aware fine-tuning:
+
+    python3 -m rsc.train --arch sew-resnet --sigma 0.25 --epochs 8 --seed 0 \
+        --out models/fmnist_sew_sigma025.rscm --checkpoint models/fmnist_sew_sigma025.pt
+
+Training is resumable: with `--checkpoint` (or `--state`), the full training state (weights,
+optimiser, schedule, random streams, history) is saved after every epoch to `--state` (default:
+the checkpoint's path + `.state`), and `--resume` continues from it (same command line plus
+`--resume`); the state file is removed when the run finishes.
+
 `--ann` trains the ANN baseline of the same architecture instead (ReLU in place of LIF, no
 coding noise, one step; `rsc.eval` attacks it next to the SNNs): same data, optimiser, schedule
 and seed; no int8 step and no `.rscm` (rsc runs SNNs), only the `--checkpoint`:
@@ -100,6 +112,41 @@ def evaluate(net, x, y, batch: int = 500, coding: str | None = None, seed: int =
     return correct / len(x)
 
 
+def _state_path(args) -> str:
+    if args.state:
+        return args.state
+    base = args.checkpoint or args.out
+    return base + ".state" if base else ""
+
+
+def _net_config(args) -> dict:
+    """The config of the network --arch names (RSCNet's, or RSCResNet's with an `arch` key)."""
+    if args.arch == "conv":
+        if args.ann:
+            # The same architecture with ReLU and no coding noise: one step of the clean image.
+            return dict(input_shape=(1, 28, 28), channels=tuple(args.channels),
+                        hidden=args.hidden, num_classes=10, time_steps=1, coding="direct",
+                        sigma=0.0, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
+                        neuron="relu", batch_norm=not args.no_batch_norm, pool=args.pool,
+                        class_names=CLASS_NAMES, name=args.name or "fmnist-ann-relu")
+        return dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
+                    num_classes=10, time_steps=args.time_steps, coding=args.coding,
+                    sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
+                    neuron="lif", batch_norm=not args.no_batch_norm, pool=args.pool,
+                    class_names=CLASS_NAMES,
+                    name=args.name or f"fmnist-rsc-sigma{args.sigma:g}-T{args.time_steps}")
+    style = "sew" if args.arch == "sew-resnet" else "spiking"
+    tag = "sew" if style == "sew" else "spiking-resnet"
+    return dict(arch=args.arch, input_shape=(1, 28, 28), stem=args.stem,
+                widths=tuple(args.widths), num_classes=10, time_steps=args.time_steps,
+                coding=args.coding, sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0,
+                reset="hard", neuron="lif", style=style, connect=args.connect,
+                stem_pool=args.stem_pool, head=args.head, hidden=args.resnet_hidden,
+                batch_norm=not args.no_batch_norm,
+                class_names=CLASS_NAMES,
+                name=args.name or f"fmnist-rsc-{tag}-sigma{args.sigma:g}-T{args.time_steps}")
+
+
 def train(args) -> dict:
     import torch
     from torch import nn
@@ -115,30 +162,19 @@ def train(args) -> dict:
     if args.train_limit:
         x_train, y_train = x_train[:args.train_limit], y_train[:args.train_limit]
     n = len(x_train)
-    if args.ann:
-        # The same architecture with ReLU and no coding noise: one step of the clean image.
-        config = dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
-                      num_classes=10, time_steps=1, coding="direct", sigma=0.0, tau=args.tau,
-                      v_threshold=1.0, v_reset=0.0, reset="hard", neuron="relu",
-                      batch_norm=not args.no_batch_norm, pool=args.pool, class_names=CLASS_NAMES,
-                      name=args.name or "fmnist-ann-relu")
-    else:
-        config = dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
-                      num_classes=10, time_steps=args.time_steps, coding=args.coding,
-                      sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
-                      neuron="lif", batch_norm=not args.no_batch_norm, pool=args.pool,
-                      class_names=CLASS_NAMES,
-                      name=args.name or f"fmnist-rsc-sigma{args.sigma:g}-T{args.time_steps}")
+    config = _net_config(args)
     init_meta = {}
     if args.init:
         ck = torch.load(args.init, map_location="cpu", weights_only=True)
         config = dict(ck["config"])
         init_meta = dict(ck.get("train", {}))
-        net = rnn.RSCNet(**config)
+        net = rnn.build_net(config)
         net.load_state_dict(ck["state_dict"])
         print(f"rsc.train: initialised from {args.init} ({init_meta})", flush=True)
     else:
-        net = rnn.RSCNet(**config)
+        net = rnn.build_net(config)
+    if isinstance(net, rnn.RSCResNet) and args.compile:
+        rnn.compile_neurons()  # about a minute of compilation, then ~15x faster neurons
     print(f"rsc.train: {net.name}: {sum(p.numel() for p in net.parameters())} parameters, "
           f"{n} training images, {args.epochs} epochs, batch {args.batch}, lr {args.lr}, "
           f"seed {args.seed}, {args.threads} threads", flush=True)
@@ -154,7 +190,32 @@ def train(args) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     t_start = time.perf_counter()
     history = []
-    for epoch in range(args.epochs):
+    state_path = _state_path(args)
+    first_epoch = 0
+    resumed_seconds = 0.0
+    if args.resume and state_path and Path(state_path).is_file():
+        # Our own file (pickled optimiser and random states): not a weights-only load.
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        if st["config"] != net.config:
+            raise SystemExit(f"rsc.train: --resume: {state_path} is for another network "
+                             f"({st['config']}), not {net.config}")
+        net.load_state_dict(st["state_dict"])
+        opt.load_state_dict(st["optimizer"])
+        if total_steps:
+            sched.load_state_dict(st["scheduler"])
+        rng.bit_generator.state = st["numpy_rng"]
+        gen.set_state(st["torch_generator"])
+        torch.set_rng_state(st["torch_rng"])
+        history = list(st["history"])
+        first_epoch = int(st["epoch"])
+        resumed_seconds = float(st["seconds"])
+        print(f"rsc.train: resumed from {state_path} after epoch {first_epoch} "
+              f"({resumed_seconds:.0f} s of training before)", flush=True)
+    elif args.resume:
+        print(f"rsc.train: --resume: no state file {state_path or '(no --checkpoint/--state)'}; "
+              "starting from the beginning", flush=True)
+    t_start -= resumed_seconds
+    for epoch in range(first_epoch, args.epochs):
         net.train()
         perm = rng.permutation(n)
         t0 = time.perf_counter()
@@ -193,6 +254,20 @@ def train(args) -> dict:
               f"{run_correct / run_n:.4f} test acc (noisy pass, first {args.eval_count}) "
               f"{test_acc:.4f} [{t_epoch:.0f} s, total {time.perf_counter() - t_start:.0f} s]",
               flush=True)
+        if state_path:
+            tmp = state_path + ".tmp"
+            Path(state_path).parent.mkdir(parents=True, exist_ok=True)
+            torch.save(dict(config=net.config, epoch=epoch + 1, state_dict=net.state_dict(),
+                            optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict() if total_steps else None,
+                            numpy_rng=rng.bit_generator.state, torch_generator=gen.get_state(),
+                            torch_rng=torch.get_rng_state(), history=history,
+                            seconds=time.perf_counter() - t_start), tmp)
+            os.replace(tmp, state_path)
+        if args.stop_after and epoch + 1 >= args.stop_after and epoch + 1 < args.epochs:
+            print(f"rsc.train: stopping after epoch {epoch + 1} (--stop-after); continue with "
+                  f"--resume", flush=True)
+            raise SystemExit(3)
     train_seconds = time.perf_counter() - t_start
     if args.qat_steps and not args.ann:
         net = quantization_aware_finetune(net, x_train, y_train, args, rng, gen)
@@ -214,7 +289,8 @@ def train(args) -> dict:
     if args.checkpoint:
         Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
         # Plain containers and tensors only: loads with torch.load(weights_only=True).
-        meta = dict(seed=args.seed, epochs=args.epochs + int(init_meta.get("epochs", 0)),
+        meta = dict(arch=config.get("arch", "conv"), seed=args.seed,
+                    epochs=args.epochs + int(init_meta.get("epochs", 0)),
                     batch=args.batch, lr=args.lr, qat_steps=0 if args.ann else args.qat_steps,
                     ann=bool(args.ann), threads=args.threads,
                     qat_lr=args.qat_lr, train_seconds=train_seconds, qat_seconds=qat_seconds,
@@ -222,6 +298,8 @@ def train(args) -> dict:
                     torch_test_acc_noisy=acc_noisy, torch_test_acc_clean=acc_clean)
         torch.save(dict(config=config, state_dict=net.state_dict(), train=meta), args.checkpoint)
         print(f"checkpoint: {args.checkpoint}", flush=True)
+    if state_path and Path(state_path).is_file():
+        os.remove(state_path)  # the run is complete: the checkpoint holds the result
     return dict(net=net, summary=summary, x_test=x_test, y_test=y_test)
 
 
@@ -263,10 +341,33 @@ def quantization_aware_finetune(net, x_train, y_train, args, rng, gen):
     return net
 
 
+def convert_net(net):
+    """(rsc.format.Model, quantization report) of a trained RSCNet (v1 layers, through
+    rsc.convert.torch) or RSCResNet (a v2 graph, `RSCResNet.to_model`)."""
+    from . import nn as rnn
+    if isinstance(net, rnn.RSCResNet):
+        from .convert import quantization_report
+        model, floats = net.to_model(with_floats=True)
+        return model, quantization_report(model, floats)
+    from .convert import torch as ctorch
+    return ctorch.convert_module(net)
+
+
+def load_checkpoint(path):
+    """The network (RSCNet or RSCResNet, eval mode) of an `rsc.train --checkpoint` file."""
+    import torch
+    from . import nn as rnn
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    net = rnn.build_net(ck["config"])
+    net.load_state_dict(ck["state_dict"])
+    net.eval()
+    return net
+
+
 def export_and_validate(net, summary: dict, x_test, y_test, args) -> dict:
     """Convert, write, and check the written file with rsc's runtime."""
     from .convert import torch as ctorch
-    model, report = ctorch.convert_module(net)
+    model, report = convert_net(net)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ctorch.write(model, out)
@@ -317,6 +418,31 @@ def main(argv=None) -> int:
     p.add_argument("--ann", action="store_true",
                    help="train the ANN baseline of the same architecture (ReLU instead of LIF, "
                         "no noise, T = 1, no int8 step); writes only --checkpoint, no .rscm")
+    p.add_argument("--arch", default="conv", choices=["conv", "sew-resnet", "spiking-resnet"],
+                   help="conv: rsc.nn.RSCNet (the shipped conv net); sew-resnet / spiking-resnet: "
+                        "rsc.nn.RSCResNet (a format v2 graph)")
+    p.add_argument("--stem", type=int, default=16, help="resnet: stem conv channels")
+    p.add_argument("--widths", type=int, nargs="+", default=[16, 16, 32, 32],
+                   help="resnet: one residual block per width (a width change downsamples)")
+    p.add_argument("--connect", default="ADD", choices=["ADD", "AND", "IAND"],
+                   help="sew-resnet: the connect function")
+    p.add_argument("--stem-pool", default="max", choices=["max", "none"],
+                   help="resnet: 2x2 max pool after the stem, or none")
+    p.add_argument("--head", default="gap", choices=["gap", "flatten"],
+                   help="resnet: global average pool or flatten before the classifier")
+    p.add_argument("--resnet-hidden", type=int, default=0,
+                   help="resnet: a hidden linear + LIF layer of this size before the "
+                        "classifier (0: none)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                   help="resnet: torch.compile the neurons (rsc.nn.compile_neurons)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the --state file of an interrupted run")
+    p.add_argument("--state", default="",
+                   help="training state saved after every epoch (default: --checkpoint + "
+                        "'.state', else --out + '.state')")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop (exit status 3) after this many epochs, the state saved for "
+                        "--resume (0: run all --epochs)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-steps", type=int, default=4)
@@ -358,6 +484,8 @@ def main(argv=None) -> int:
             p.error("--ann needs --checkpoint (an ANN has no .rscm form)")
         if args.out:
             p.error("--ann writes no .rscm: drop --out")
+        if args.arch != "conv":
+            p.error("--ann trains the conv architecture only")
     elif args.sigma is None or not args.out:
         p.error("--sigma and --out are required (unless --ann)")
     from .format import MAX_SIGMA, MAX_TIME_STEPS
@@ -371,6 +499,8 @@ def main(argv=None) -> int:
                 (args.qat_steps >= 0, f"--qat-steps must be >= 0, got {args.qat_steps}"),
                 (args.threads >= 1, f"--threads must be >= 1, got {args.threads}"),
                 (min(args.channels + [args.hidden]) >= 1, "--channels and --hidden must be >= 1"),
+                (min(args.widths + [args.stem]) >= 1, "--stem and --widths must be >= 1"),
+                (args.resnet_hidden >= 0, "--resnet-hidden must be >= 0"),
                 (Path(args.data).is_dir(), f"--data {args.data}: no such directory"),
                 (not args.init or Path(args.init).is_file(), f"--init {args.init}: no such file")])
     r = train(args)
