@@ -172,15 +172,7 @@ class Layer:
         self.kernel = _pair(self.kernel, "kernel")
         self.stride = _pair(self.stride, "stride")
         self.padding = _pair(self.padding, "padding")
-        self.tau = _f32(self.tau)
-        self.v_threshold = _f32(self.v_threshold)
-        self.v_reset = _f32(self.v_reset)
-        if self.weight is not None:
-            self.weight = _as_int8(self.weight, "weight")
-        if self.scale is not None:
-            self.scale = np.ascontiguousarray(np.asarray(self.scale, dtype=np.float32))
-        if self.bias is not None:
-            self.bias = np.ascontiguousarray(np.asarray(self.bias, dtype=np.float32))
+        _normalize_record(self)
 
     @property
     def weighted(self) -> bool:
@@ -195,19 +187,37 @@ class Layer:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Layer):
             return NotImplemented
-        for name in ("kind", "in_shape", "out_shape", "neuron", "reset", "kernel", "stride",
-                     "padding", "tau", "v_threshold", "v_reset"):
-            if getattr(self, name) != getattr(other, name):
-                return False
-        for name in ("weight", "scale", "bias"):
-            a, b = getattr(self, name), getattr(other, name)
-            if (a is None) != (b is None):
-                return False
-            if a is not None and not (a.dtype == b.dtype and np.array_equal(a, b)):
-                return False
-        return True
+        return _records_equal(self, other, ("kind", "in_shape", "out_shape", "neuron", "reset",
+                                             "kernel", "stride", "padding", "tau", "v_threshold",
+                                             "v_reset"))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _normalize_record(r) -> None:
+    """A layer's or node's floats as the float32 a file stores, its arrays as the file's dtypes."""
+    r.tau = _f32(r.tau)
+    r.v_threshold = _f32(r.v_threshold)
+    r.v_reset = _f32(r.v_reset)
+    if r.weight is not None:
+        r.weight = _as_int8(r.weight, "weight")
+    if r.scale is not None:
+        r.scale = np.ascontiguousarray(np.asarray(r.scale, dtype=np.float32))
+    if r.bias is not None:
+        r.bias = np.ascontiguousarray(np.asarray(r.bias, dtype=np.float32))
+
+
+def _records_equal(a, b, fields: tuple[str, ...]) -> bool:
+    """The fields equal and the weight, scale and bias arrays equal with their dtypes."""
+    if any(getattr(a, f) != getattr(b, f) for f in fields):
+        return False
+    for name in ("weight", "scale", "bias"):
+        x, y = getattr(a, name), getattr(b, name)
+        if (x is None) != (y is None):
+            return False
+        if x is not None and not (x.dtype == y.dtype and np.array_equal(x, y)):
+            return False
+    return True
 
 
 @dataclass(eq=False)

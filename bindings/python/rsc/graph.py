@@ -79,15 +79,7 @@ class Node:
         self.stride = rf._pair(self.stride, "stride")
         self.padding = rf._pair(self.padding, "padding")
         self.decay_input = bool(self.decay_input)
-        self.tau = rf._f32(self.tau)
-        self.v_threshold = rf._f32(self.v_threshold)
-        self.v_reset = rf._f32(self.v_reset)
-        if self.weight is not None:
-            self.weight = rf._as_int8(self.weight, "weight")
-        if self.scale is not None:
-            self.scale = np.ascontiguousarray(np.asarray(self.scale, dtype=np.float32))
-        if self.bias is not None:
-            self.bias = np.ascontiguousarray(np.asarray(self.bias, dtype=np.float32))
+        rf._normalize_record(self)
 
     @property
     def weighted(self) -> bool:
@@ -98,17 +90,9 @@ class Node:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Node):
             return NotImplemented
-        for name in ("kind", "inputs", "out_shape", "kernel", "stride", "padding", "reset",
-                     "decay_input", "tau", "v_threshold", "v_reset"):
-            if getattr(self, name) != getattr(other, name):
-                return False
-        for name in ("weight", "scale", "bias"):
-            a, b = getattr(self, name), getattr(other, name)
-            if (a is None) != (b is None):
-                return False
-            if a is not None and not (a.dtype == b.dtype and np.array_equal(a, b)):
-                return False
-        return True
+        return rf._records_equal(self, other, ("kind", "inputs", "out_shape", "kernel", "stride",
+                                               "padding", "reset", "decay_input", "tau",
+                                               "v_threshold", "v_reset"))
 
     __hash__ = None  # type: ignore[assignment]
 
