@@ -89,12 +89,12 @@ def test_tables_from_tsvs(tmp_path, librsc):
         f.write("\t".join(R.CERT_COLS) + "\n")
         f.writelines("\t".join(r[c] for c in R.CERT_COLS) + "\n" for r in cert)
     md = _run(tmp_path, "--skip-predict", "--skip-certify")
-    row = next(line for line in md.splitlines() if re.match(r"\| 0\.25 \| 1,000 \| 4 \|", line))
+    row = next(line for line in md.splitlines() if re.match(r"\| fmnist_demo \| 0\.25 \| 1,000 \| 4 \|", line))
     cells = [c.strip() for c in row.strip("|").split("|")]
     # r = 0: 3 of 4 correct; r = 0.25: one (0.30); r >= 0.5: none, above the largest radius at
     # n = 1000 (sigma_eff 0.125 * PhiInv(0.001^(1/1000)) = 0.31): marked with the dagger.
-    assert cells[3:8] == ["75.0%", "25.0%", "0.0%†", "0.0%†", "0.0%†"]
-    assert cells[8] == "0.0%"  # abstain
+    assert cells[4:9] == ["75.0%", "25.0%", "0.0%†", "0.0%†", "0.0%†"]
+    assert cells[9] == "0.0%"  # abstain
     assert "n0 = 20, alpha = 0.001" in md
 
 
@@ -123,14 +123,47 @@ def test_sequential_rows_and_table(tmp_path, librsc, data):
         assert (int(r["predict"]), int(r["passes"]), int(r["count"])) == \
             (c.label, c.passes, c.count_selected)
         assert float(r["radius"]) == pytest.approx(c.radius, abs=5e-5)
-    line = next(s for s in md.splitlines() if re.match(r"\| 0\.25 \| 1,000 \| 4 \|", s)
+    line = next(s for s in md.splitlines() if re.match(r"\| fmnist_demo \| 0\.25 \| 1,000 \| 4 \|", s)
                 and "x |" in s)
     cells = [c.strip() for c in line.strip("|").split("|")]
     passes = sum(int(r["passes"]) for r in rows) + 4 * 20
-    assert cells[9] == f"{passes:,}" and cells[10] == f"{4 * 1020:,}"
-    assert cells[11] == f"{4 * 1020 / passes:.1f}x"
+    assert cells[10] == f"{passes:,}" and cells[11] == f"{4 * 1020:,}"
+    assert cells[12] == f"{4 * 1020 / passes:.1f}x"
     assert "## Sequential certification (n0 = 20, alpha = 0.001)" in md
     assert "fewer), " in md
     # Resumed, not recomputed.
     _run(tmp_path, "--sequential", "--skip-certify", "--skip-predict")
     assert _rows(tmp_path / "fmnist_demo_sequential_nmax1000.tsv") == rows
+
+
+def test_residual_against_conv_net(tmp_path, librsc):
+    """The comparison table pairs `X_sew_Y` with `X_Y` and compares them on the common images."""
+    import shutil
+    conv, sew = tmp_path / "fm_sigma025.rscm", tmp_path / "fm_sew_sigma025.rscm"
+    shutil.copy(MODEL, conv)
+    shutil.copy(MODEL, sew)
+    argv = ["--images", str(IMAGES), "--labels", str(LABELS), "--count", "6",
+            "--certify-count", "4", "--n", "1000", "--n0", "20", "--predict-n", "50",
+            "--threads", "1", "--out-dir", str(tmp_path), "--md", str(tmp_path / "results.md"),
+            "--quiet"]
+    assert R.main(["--models", str(conv), str(sew), *argv]) == 0
+    # Make the residual model's first PREDICT row wrong (abstain) and drop its last two rows:
+    # the comparison uses the 4 common images.
+    p = tmp_path / "fm_sew_sigma025_predict_n50.tsv"
+    rows = _rows(p)[:4]
+    conv_rows = _rows(tmp_path / "fm_sigma025_predict_n50.tsv")[:4]
+    rows[0]["predict"], rows[0]["correct"] = "-1", "0"
+    with open(p, "w") as f:
+        f.write("\t".join(R.PRED_COLS) + "\n")
+        f.writelines("\t".join(r[c] for c in R.PRED_COLS) + "\n" for r in rows)
+    md = (R.main(["--models", str(conv), str(sew), *argv, "--skip-predict", "--skip-certify"]),
+          (tmp_path / "results.md").read_text())[1]
+    line = next(s for s in md.splitlines() if s.startswith("| fm_sew_sigma025 | fm_sigma025 |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    acc_conv = sum(int(r["predict"]) == int(r["label"]) for r in conv_rows) / 4
+    acc_sew = sum(int(r["predict"]) == int(r["label"]) for r in rows) / 4
+    assert cells[3] == "4"
+    assert cells[4:7] == [f"{100 * acc_sew:.1f}%", f"{100 * acc_conv:.1f}%",
+                          f"{100 * (acc_sew - acc_conv):+.1f}"]
+    assert acc_sew < acc_conv
+    assert cells[7:9] == ["1,000", "4"] and cells[11] == "+0.0"  # same model: same certificates
