@@ -84,8 +84,10 @@ typedef enum rsc_coding {
 /* An opaque, immutable, thread-safe loaded model. */
 typedef struct rsc_model rsc_model;
 
-/* Progress of a long call: done in [0, 1]. Return false to cancel (the call then returns
- * RSC_E_CANCELLED). Called on the calling thread, between chunks of passes.
+/* Progress of a long call: done in [0, 1], non-decreasing. Return false to cancel (the call then
+ * returns RSC_E_CANCELLED). Called on the calling thread, between chunks of passes and, while
+ * passes run, about every 2^26 operations of that thread's work, so a cancellation takes effect
+ * within a bounded time (docs/reliability.md, "Time"). It must not free the model.
  *
  * Threads (num_threads in the params below): 0 = the library default (rsc_set_num_threads);
  * any other value is used as given, capped at 1024 and at the number of passes. The results do

@@ -23,6 +23,12 @@ typedef struct workspace {
     uint64_t *votes;   /* per-thread vote counts                        */
     void *out[MAX_OPS];         /* outputs: uint16 (COUNT), float (ANALOG) or int32 (CURRENT) maps */
     int32_t *v[MAX_OPS];        /* membranes of neuron operations                                */
+    /* Cancellation (rsck_poll): set only while rsck_count_votes runs with a poll. */
+    const rsck_poll *poll;
+    int leader;                 /* thread 0: the calling thread, which calls poll->fn       */
+    uint64_t work;              /* the leader's operations since its last poll               */
+    int *stop;                  /* shared: set when poll->fn asks to stop                    */
+    const uint64_t *finished;   /* shared: passes finished by all threads                    */
 } workspace;
 
 static size_t layer_out_n(const rsck_layer *L) { return (size_t)L->out_c * L->out_h * L->out_w; }
@@ -99,8 +105,33 @@ static const void *input_of(const workspace *ws, const void *coded, int32_t op) 
     return op < 0 ? coded : ws->out[op];
 }
 
+uint64_t rsck_op_work(const rsck_layer *L) {
+    const uint64_t out = (uint64_t)L->out_c * L->out_h * L->out_w;
+    switch (L->kind) {
+    case RSCK_CONV:
+    case RSCK_LINEAR: return out * (uint64_t)L->in_c * L->kh * L->kw;
+    case RSCK_AVGPOOL:
+    case RSCK_SUMPOOL:
+    case RSCK_MAXPOOL: return out * (uint64_t)L->kh * L->kw;
+    default: return out;
+    }
+}
+
+/* Before each operation: whether to stop. Only the leader counts work and calls back. */
+static int should_stop(workspace *ws, const rsck_layer *L) {
+    if (ws->leader) {
+        ws->work += rsck_op_work(L);
+        if (ws->work >= ws->poll->every) {
+            ws->work = 0;
+            if (ws->poll->fn(ws->poll->ctx, __atomic_load_n(ws->finished, __ATOMIC_RELAXED)))
+                __atomic_store_n(ws->stop, 1, __ATOMIC_RELAXED);
+        }
+    }
+    return __atomic_load_n(ws->stop, __ATOMIC_RELAXED);
+}
+
 /* One time step on the coded input ws->z (CHW): the operations in order, each reading the
- * outputs of earlier ones at this step. */
+ * outputs of earlier ones at this step. Returns early (output unusable) when told to stop. */
 static void step(const rsck_net *net, workspace *ws) {
     const int C = net->in_c;
     const size_t hw = (size_t)net->in_h * net->in_w;
@@ -112,6 +143,7 @@ static void step(const rsck_net *net, workspace *ws) {
     }
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
+        if (ws->poll && should_stop(ws, L)) return;
         const void *in = input_of(ws, coded, L->in0);
         switch (L->kind) {
         case RSCK_AVGPOOL:
@@ -180,6 +212,7 @@ static int pass_end(const rsck_net *net, workspace *ws, double *logits) {
 void rsck_forward(const rsck_net *net, const float *inputs, void *scratch, double *logits) {
     workspace ws;
     carve(net, (char *)scratch, &ws);
+    ws.poll = NULL;
     const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
     pass_begin(net, &ws);
     for (int t = 0; t < net->time_steps; t++) {
@@ -215,19 +248,25 @@ static void code_input(const rsck_net *net, const float *x, rsck_key key, uint32
     }
 }
 
-void rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
-                      uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
-                      uint64_t *votes) {
+int rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
+                     uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
+                     uint64_t *votes, const rsck_poll *poll) {
     const int K = net->num_classes;
     /* Passes are handed out in blocks from a shared counter: spike counts, hence pass costs, vary
      * with the noise, so a static split would leave threads idle. (Hand-rolled rather than
      * schedule(dynamic): clang >= 19 emits __kmpc_dispatch_deinit, absent from Debian's libomp 14.) */
     const uint32_t block = 16;
-    uint64_t next = 0;
+    uint64_t next = 0, finished = 0;
+    int stop = 0;
 #pragma omp parallel num_threads(nthreads)
     {
         workspace ws;
         carve(net, (char *)scratch[omp_get_thread_num()], &ws);
+        ws.poll = poll;
+        ws.leader = omp_get_thread_num() == 0;
+        ws.work = 0;
+        ws.stop = &stop;
+        ws.finished = &finished;
         memset(ws.votes, 0, (size_t)K * sizeof(uint64_t));
         for (;;) {
             uint64_t begin;
@@ -242,10 +281,16 @@ void rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_
                     code_input(net, x, key, phase, pass, (uint32_t)t, &ws);
                     step(net, &ws);
                 }
+                if (poll && __atomic_load_n(&stop, __ATOMIC_RELAXED)) break;
                 ws.votes[pass_end(net, &ws, NULL)]++;
+            }
+            if (poll) {
+                if (__atomic_load_n(&stop, __ATOMIC_RELAXED)) break;
+                __atomic_fetch_add(&finished, end - begin, __ATOMIC_RELAXED);
             }
         }
 #pragma omp critical(rsck_votes)
         for (int k = 0; k < K; k++) votes[k] += ws.votes[k];
     }
+    return stop;
 }

@@ -99,12 +99,28 @@ size_t rsck_scratch_size(const rsck_net *net);
  * Writes the T-averaged logits. Single-threaded; scratch of rsck_scratch_size bytes. */
 void rsck_forward(const rsck_net *net, const float *inputs, void *scratch, double *logits);
 
+/* Cancellation inside a call: the calling thread (thread 0 of the OpenMP team) calls fn(ctx,
+ * done) each time its own work since the last call reaches `every` operations (counted as
+ * rsc_model_info.work_per_pass counts them, checked before each operation of a step), with done
+ * the passes of this call finished so far by all threads. A nonzero return stops every thread
+ * before its next operation; the votes are then incomplete. So the latency of a cancellation is
+ * bounded by `every` plus the work of the largest single operation of one step. */
+typedef struct rsck_poll {
+    int (*fn)(void *ctx, uint64_t done);
+    void *ctx;
+    uint64_t every;
+} rsck_poll;
+
 /* Runs passes [first_pass, first_pass + count) of phase with the model's coding on x (d CHW
  * floats) and adds each pass's argmax to votes[num_classes]. Parallel over passes with nthreads
- * OpenMP threads, each using scratch[thread]; the votes do not depend on nthreads. */
-void rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
-                      uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
-                      uint64_t *votes);
+ * OpenMP threads, each using scratch[thread]; the votes do not depend on nthreads. poll: NULL,
+ * or cancellation as above. Returns 0, or 1 when poll stopped it (votes then unusable). */
+int rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
+                     uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
+                     uint64_t *votes, const rsck_poll *poll);
+
+/* Operations of one step of op (the unit of rsc_model_info.work_per_pass and of rsck_poll). */
+uint64_t rsck_op_work(const rsck_layer *op);
 
 /* Hardware threads OpenMP would use by default. */
 int rsck_max_threads(void);

@@ -17,6 +17,9 @@ public enum Limits {
     public static let maxScratchBytes = 1 << 28
     /// Work of one pass: multiply-accumulates, window and elementwise operations over T steps.
     public static let maxWorkPerPass = 1 << 33
+    /// Work of one operation at one step: bounds the latency of a cancellation (the kernel polls
+    /// the progress callback between operations; docs/reliability.md).
+    public static let maxWorkPerOperation = 1 << 28
     /// The network plan (repacked weights and tables): at most this multiple of the file size
     /// plus planSlackBytes.
     public static let planBytesPerFileByte = 16

@@ -220,8 +220,13 @@ final class NetworkPlan: @unchecked Sendable {
     /// Work per pass and plan memory, checked before anything is allocated.
     private func checkResources(_ m: ModelDescription, values: [Value]) throws {
         var work = m.input.count, bytes = 0
-        for n in m.nodes {
+        var firstHeavyNode: (Int, Int)? = nil
+        for (j, n) in m.nodes.enumerated() {
             let inShape = shape(m, n.inputs[0])
+            let before = work
+            defer {
+                if work - before > Limits.maxWorkPerOperation, firstHeavyNode == nil { firstHeavyNode = (j, work - before) }
+            }
             switch n.kind {
             case .conv2d, .linear:
                 work += n.output.count * inShape.channels * n.kernel.h * n.kernel.w
@@ -248,6 +253,9 @@ final class NetworkPlan: @unchecked Sendable {
         planBytes = bytes
         guard work <= Limits.maxWorkPerPass else {
             throw RSCError.limit("one pass of the model takes \(work) operations (multiply-accumulates, pooling and neuron updates over T = \(m.timeSteps) steps), more than the \(Limits.maxWorkPerPass) rsc allows (docs/reliability.md)")
+        }
+        if let (j, w) = firstHeavyNode {
+            throw RSCError.limit("\(m.label(j + 1)) takes \(w) operations at each step, more than the \(Limits.maxWorkPerOperation) rsc allows for one operation (it bounds how long a cancellation takes; docs/reliability.md)")
         }
         let allowed = Limits.planBytesPerFileByte * m.fileBytes + Limits.planSlackBytes
         guard bytes <= allowed else {

@@ -96,7 +96,7 @@ extension Model {
         try p.validate()
         let total = Double(p.n0) + Double(p.nMax)
         let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads,
-                                      passes: max(p.n0, p.nMax))
+                                      passes: max(p.n0, p.nMax), polled: progress != nil)
         let selection = try counter.count(.select, from: 0, to: p.n0) { progress?(Double($0) / total) ?? true }
         let selected = argmax(selection)
         // The probabilities to certify, ascending: 1/2 (the class itself), then Phi(r / sigma_eff).

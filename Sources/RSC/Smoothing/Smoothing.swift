@@ -32,7 +32,8 @@ extension Model {
                  progress: ProgressHandler?) throws -> Prediction {
         try checkInput(x)
         try p.validate()
-        let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads, passes: p.n)
+        let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads, passes: p.n,
+                                      polled: progress != nil)
         let counts = try counter.count(.predict, passes: p.n) { progress?(Double($0) / Double(p.n)) ?? true }
         // Top two by count, lowest index first on ties.
         let order = counts.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
@@ -49,7 +50,7 @@ extension Model {
         try p.validate()
         let total = Double(p.n0) + Double(p.n)
         let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads,
-                                      passes: max(p.n0, p.n))
+                                      passes: max(p.n0, p.n), polled: progress != nil)
         let selection = try counter.count(.select, passes: p.n0) { progress?(Double($0) / total) ?? true }
         let selected = argmax(selection)
         let estimation = try counter.count(.estimate, passes: p.n) { progress?((Double(p.n0) + Double($0)) / total) ?? true }
@@ -121,18 +122,36 @@ extension CertifyParameters {
 
 private let defaultThreads = Atomic<Int>(0)
 
+/// What the kernel's poll callback needs: the progress closure and the passes done before the chunk.
+private final class PollContext {
+    let progress: (Int) -> Bool
+    let base: Int
+    init(progress: @escaping (Int) -> Bool, base: Int) {
+        self.progress = progress
+        self.base = base
+    }
+}
+
 /// Counts base-classifier votes over chunks of passes, reporting progress between chunks (outside
 /// the OpenMP region, so the callback runs on the caller's thread) and stopping when it says so.
+/// With a callback (`polled`) the kernel also calls it from inside the passes, on the calling
+/// thread, every `pollWork` operations of that thread's work, so that a call on a slow model
+/// stops within a bounded time (docs/reliability.md), not only between chunks.
 struct VoteCounter {
     static let chunk = 2048
+    /// Some tens of milliseconds of one core's work between polls inside a chunk: a cancellation
+    /// lands quickly, and a callback (a Python one through ctypes, say) costs nothing measurable.
+    static let pollWork: UInt64 = 1 << 26
     let model: Model
     let x: UnsafeBufferPointer<Float>
     let key: rsck_key
     let threads: Int
     let scratch: Scratch
+    let polled: Bool
 
     init(model: Model, x: UnsafeBufferPointer<Float>, seed: UInt64, stream: UInt64, threads requested: Int,
-         passes: Int) throws {
+         passes: Int, polled: Bool = false) throws {
+        self.polled = polled
         let fallback = Model.defaultThreadCount > 0 ? Model.defaultThreadCount : Int(rsck_max_threads())
         // More threads than passes would only idle.
         threads = max(1, min(requested > 0 ? requested : fallback, passes, 1024))
@@ -155,17 +174,37 @@ struct VoteCounter {
         while done < n {
             guard progress(done) else { throw RSCError.cancelled("cancelled by the progress callback after \(done) of \(n) passes") }
             let m = min(Self.chunk * threads, n - done)
-            withUnsafePointer(to: model.plan.net) { net in
-                scratch.blocks.withUnsafeBufferPointer { blocks in
-                    votes.withUnsafeMutableBufferPointer { v in
-                        rsck_count_votes(net, x.baseAddress, key, phase.rawValue, UInt32(done), UInt32(m),
-                                         Int32(threads), blocks.baseAddress, v.baseAddress)
-                    }
-                }
+            let stopped = withoutActuallyEscaping(progress) { runChunk(phase, from: done, passes: m, votes: &votes, progress: $0) }
+            if stopped {
+                throw RSCError.cancelled("cancelled by the progress callback during passes \(done)..<\(done + m) of \(n)")
             }
             done += m
         }
         guard progress(n) else { throw RSCError.cancelled("cancelled by the progress callback after \(n) of \(n) passes") }
         return votes.map { Int($0) }
+    }
+
+    /// One kernel call over passes start..<start + count, adding to votes; true when the progress
+    /// callback stopped it from inside (polled only).
+    private func runChunk(_ phase: Phase, from start: Int, passes count: Int, votes: inout [UInt64],
+                          progress: @escaping (Int) -> Bool) -> Bool {
+        let box = PollContext(progress: progress, base: start)  // lives for this call only
+        var poll = rsck_poll(fn: { ctx, finished in
+            let box = Unmanaged<PollContext>.fromOpaque(ctx!).takeUnretainedValue()
+            return box.progress(box.base + Int(finished)) ? 0 : 1
+        }, ctx: Unmanaged.passUnretained(box).toOpaque(), every: Self.pollWork)
+        return withExtendedLifetime(box) {
+            withUnsafePointer(to: model.plan.net) { net in
+                scratch.blocks.withUnsafeBufferPointer { blocks in
+                    votes.withUnsafeMutableBufferPointer { v in
+                        withUnsafePointer(to: &poll) { pollPointer in
+                            rsck_count_votes(net, x.baseAddress, key, phase.rawValue, UInt32(start), UInt32(count),
+                                             Int32(threads), blocks.baseAddress, v.baseAddress,
+                                             polled ? pollPointer : nil) != 0
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -273,3 +273,49 @@ def test_model_info_accepts_the_v1_struct_size(write):
     assert raw.format_version == 77 and raw.scratch_bytes == 12345
     raw = _native.ModelInfo(struct_size=old - 8)
     assert model._lib.rsc_model_info(model._handle, ctypes.byref(raw)) != 0
+
+
+def _slow_pools(tmp_path, pools):
+    """Pools of kernel 64 on a 256 x 256 map, each just under the per-operation work limit
+    (2^28): about 2.6e8 operations per pool and step, seconds per pass on one core."""
+    g = rg.Graph((1, 256, 256))
+    x = g.input
+    for _ in range(pools):
+        x = g.avgpool2d(x, 64, stride=1, padding=31)
+    g.linear(g.global_avgpool(x), np.ones((2, 1)))
+    p = tmp_path / "slow.rscm"
+    rf.write_model(g.build(time_steps=1, coding="gaussian", sigma=0.2), p)
+    return rsc.load(p)
+
+
+def test_cancellation_inside_a_pass(tmp_path):
+    """Issue 15, item 4: a progress callback that cancels stops a call even inside its only
+    pass (the kernel polls it between operations), and is polled there while the pass runs."""
+    m = _slow_pools(tmp_path, 2)
+    x = np.zeros(256 * 256)
+    calls = []
+    m.predict(x, n=1, threads=1, progress=lambda f: calls.append(f) or True)
+    # Before the chunk, at least once inside the pass (5.2e8 operations, polled every 2^26 of
+    # the calling thread's), and at the end.
+    assert len(calls) >= 4 and calls[0] == 0 and calls[-1] == 1
+    calls.clear()
+    with pytest.raises(errors.CancelledError, match=r"during passes 0\.\.<1 of 1"):
+        m.predict(x, n=1, threads=1, progress=lambda f: calls.append(f) or len(calls) < 2)
+    assert len(calls) == 2  # nothing after the callback said stop
+    with pytest.raises(errors.CancelledError):
+        m.certify(x, n0=1, n=1, threads=2, progress=lambda f: f == 0 and not calls.append(f))
+
+
+def test_work_per_operation_is_bounded(tmp_path):
+    """One operation may take at most 2^28 operations per step (it bounds how long a
+    cancellation waits): pools that grow a 1 x 1 input by 63 per pool pass it at the fifth."""
+    g = rg.Graph((1, 1, 1))
+    x = g.input
+    for _ in range(5):
+        x = g.avgpool2d(x, 64, stride=1, padding=63)
+    g.linear(g.global_avgpool(x), np.ones((2, 1)))
+    p = tmp_path / "m.rscm"
+    rf.write_model(g.build(time_steps=1, coding="gaussian", sigma=0.2), p)
+    with pytest.raises(errors.LimitError, match=r"node 5 \(avgpool2d\) takes 409010176 operations "
+                                                r"at each step, more than the 268435456"):
+        rsc.load(p)
