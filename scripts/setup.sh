@@ -52,3 +52,23 @@ if [ ${#need_pip[@]} -gt 0 ]; then
     echo "setup: pip install ${need_pip[*]}" >&2
     "$PY" -m pip install --quiet "${need_pip[@]}"
 fi
+# Norse (rsc.convert.nir's peer test), pinned. It declares torchvision, which this CPU torch cannot
+# load (see above); only norse.task imports it, so it is installed without dependencies (numpy,
+# torch, nir and nirtorch are installed above).
+"$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('norse') != '1.1.0')" 2>/dev/null \
+    || { echo "setup: pip install --no-deps norse==1.1.0" >&2; "$PY" -m pip install --quiet --no-deps "norse==1.1.0"; }
+# Sinabs 3.1.3 requires nir <= 1.0.4, beside the nir 1.0.8 above: it gets a virtualenv of its own
+# (tests/test_convert_nir_sinabs.py runs its script there), reusing this torch through
+# --system-site-packages. Sinabs also declares samna (its chips' runtime: not imported by sinabs,
+# sinabs.layers or sinabs.nir) and matplotlib (installed above): installed without dependencies,
+# plus pbr, nir 1.0.4 and nirtorch 2.0.2, torch held at the system's build.
+SINABS_VENV=${RSC_SINABS_VENV:-$HOME/.cache/rsc/venv-sinabs}
+if ! "$SINABS_VENV/bin/python" -c "import importlib.metadata as m, sys
+want = {'sinabs': '3.1.3', 'nir': '1.0.4', 'nirtorch': '2.0.2'}
+sys.exit(any(m.version(k) != v for k, v in want.items()))" 2>/dev/null; then
+    echo "setup: Sinabs virtualenv at $SINABS_VENV (sinabs==3.1.3 nir==1.0.4 nirtorch==2.0.2)" >&2
+    "$PY" -m venv --system-site-packages "$SINABS_VENV"
+    torch_pin="torch==$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
+    "$SINABS_VENV/bin/python" -m pip install --quiet -c <(echo "$torch_pin") "nir==1.0.4" "nirtorch==2.0.2" pbr
+    "$SINABS_VENV/bin/python" -m pip install --quiet --no-deps "sinabs==3.1.3"
+fi
