@@ -136,7 +136,7 @@ def _unstated_reset(graph) -> list[str]:
     entry = _UNSTATED_IN_FILE.get(id(graph))
     in_file = entry[1] if entry is not None and entry[0]() is graph else frozenset()
     return [n for n, v in graph.nodes.items() if type(v).__name__ in NEURON_KINDS
-            and (not hasattr(v, "v_reset") or n in in_file)]
+            and (getattr(v, "v_reset", None) is None or n in in_file)]
 
 
 def _check_semantics(graph, reset: str | None, spike: str | None) -> list[str]:
