@@ -467,3 +467,23 @@ def test_unstated_reset_and_spikes(tmp_path):
     del g.nodes["n0"].bias
     with pytest.raises(ConversionError, match=r"node 'n0' \(Affine\) has no field 'bias'"):
         cn.convert_graph(g, dt=1, time_steps=2)
+
+
+def test_cli_reset_and_spike_options(tmp_path, capsys):
+    """--reset / --spike reach convert_graph: the file equals the Python conversion with the same
+    options, and --spike multi is refused with the converter's message."""
+    from rsc.convert.__main__ import main
+    dt = 0.5
+    g = conv_graph(dt)
+    path = tmp_path / "g.nir"
+    nir.write(str(path), g)
+    out = tmp_path / "g.rscm"
+    assert main(["nir", str(path), "--out", str(out), "--dt", str(dt), "--time-steps", "3",
+                 "--reset", "subtract", "--spike", "single"]) == 0
+    want, _ = cn.convert_graph(g, dt=dt, time_steps=3, reset="subtract", spike="single")
+    got = rf.read_model(out)
+    assert got == want and got.layers[0].reset == "soft"
+    assert main(["nir", str(path), "--out", str(tmp_path / "m.rscm"), "--dt", str(dt),
+                 "--time-steps", "3", "--spike", "multi"]) == 1
+    assert "multi" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "m.rscm").exists()

@@ -70,6 +70,12 @@ def main(argv=None) -> int:
                    help="the simulation time step of the graph's time constants (snnTorch: 1e-4)")
     n.add_argument("--time-steps", type=int, required=True)
     n.add_argument("--input-shape", type=int, nargs="+", help="override the Input node's shape")
+    n.add_argument("--reset", choices=["hard", "subtract"],
+                   help="reset semantics of every neuron, for graphs that do not carry them "
+                        "(nir <= 1.0.4, e.g. Sinabs); default: the graph's own")
+    n.add_argument("--spike", choices=["single", "multi"],
+                   help="spike semantics: 'single' (at most one spike per step) states what such "
+                        "graphs mean; 'multi' is refused")
     s = sub.add_parser("spikingjelly", help="a SpikingJelly network: a file written by "
                        "torch.save(net) (unpickled: only trusted files) or MODULE:FUNCTION "
                        "returning the network")
@@ -106,7 +112,8 @@ def main(argv=None) -> int:
             from . import nir as cn
             model, report = cn.convert_graph(a.graph, dt=a.dt, time_steps=a.time_steps,
                                              coding=a.coding, sigma=a.sigma, name=a.name,
-                                             class_names=names, input_shape=a.input_shape)
+                                             class_names=names, input_shape=a.input_shape,
+                                             reset=a.reset, spike=a.spike)
         rf.write_model(model, a.out)
     except (ConversionError, rf.FormatError) as e:
         print(f"rsc.convert: {e}", file=sys.stderr)
