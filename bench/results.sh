@@ -2,6 +2,8 @@
 # Regenerates bench/RESULTS.md (not a test; nothing asserts a time):
 #   1. rsc against PyTorch (bench_vs_torch.py): CERTIFY n0 = 100, n = 100000 on the shipped
 #      sigma = 0.25 model, the same images, at 1 and 2 threads, in one process;
+#      1b. the same on the shipped residual model (SEW-ResNet, format v2), n = SEW_N (default
+#      10000: its PyTorch twin takes minutes per image at n = 100000);
 #   2. the dense VNNI path against events only (RSC_DISABLE_VNNI=1), end to end, same run;
 #   3. the kernel microbenchmark (kernel_bench.sh): each layer kind against the int8 peak;
 #   4. certify's peak memory at n = 1,000 and n = 100,000.
@@ -11,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-2}
 MODEL=models/fmnist_sigma025.rscm
+SEW_MODEL=models/fmnist_sew_sigma025.rscm
+SEW_N=${SEW_N:-10000}
 DATA=models/data/fmnist_test_1000_images.npy
 swift build -c release >/dev/null
 export RSC_LIBRARY=$PWD/.build/release/librsc.so OPENBLAS_NUM_THREADS=1
@@ -35,6 +39,12 @@ certify_time() {  # certify_time THREADS [ENV=VALUE]: seconds for image 0 at n =
     echo
     echo '```'
     python3 bench/bench_vs_torch.py "$MODEL" --data "$DATA" --images "$IMAGES" --n 100000
+    echo '```'
+    echo
+    echo "## 1b. rsc against PyTorch: CERTIFY on the shipped residual model (SEW-ResNet, sigma = 0.25)"
+    echo
+    echo '```'
+    python3 bench/bench_vs_torch.py "$SEW_MODEL" --data "$DATA" --images "$IMAGES" --n "$SEW_N"
     echo '```'
     echo
     echo "## 2. Dense VNNI steps against events only (image 0, n = 100,000, seconds per image)"
