@@ -107,7 +107,8 @@ def _input_rows(xs, info: Optional[ModelInfo]) -> np.ndarray:
             f" with {info.input_len} values each (input shape {info.input_shape})"
         raise InputSizeError(f"expected an (N, ...) array of inputs{want}, got shape {xs.shape}",
                              InputSizeError.status)
-    return np.ascontiguousarray(xs.reshape(len(xs), -1))
+    # An empty data set is (0, d): reshape(0, -1) cannot infer d from no elements.
+    return np.ascontiguousarray(xs.reshape(len(xs), int(np.prod(xs.shape[1:]))))
 
 
 def _labels(labels, count: int, num_classes: Optional[int]) -> np.ndarray:

@@ -179,3 +179,19 @@ def test_batch_labels_must_be_classes_of_the_model(demo, images):
         demo.predict_batch(xs[:3], [1, 2], n=100, progress=False)
     preds = demo.predict_batch(xs[:2], [-1, ys[1]], n=100, progress=False)  # -1: unknown
     assert len(preds) == 2
+
+
+@pytest.mark.parametrize("shape", [(0, 784), (0, 1, 28, 28)])
+def test_empty_batches_give_empty_results(demo, tmp_path, shape):
+    """Issue 15, item 11: a (0, d) data set is no work, not numpy's reshape error; a TSV holds
+    its header only."""
+    xs = np.zeros(shape, np.float32)
+    t = tmp_path / "out.tsv"
+    assert demo.predict_batch(xs, n=10, progress=False, tsv=t) == []
+    assert t.read_text() == "idx\tlabel\tpredict\tcorrect\ttime\n"
+    assert demo.certify_batch(xs, [], n0=5, n=10, progress=False, tsv=t) == []
+    assert t.read_text() == "idx\tlabel\tpredict\tradius\tcorrect\ttime\n"
+    assert demo.certify_batch(xs, n0=5, n=10, radii=[0.1], progress=False, tsv=t) == []
+    assert t.read_text() == "idx\tlabel\tpredict\tradius\tcorrect\ttime\tpasses\n"
+    with pytest.raises(rsc.errors.InputSizeError):
+        demo.predict_batch(np.zeros((0, 5)), n=10, progress=False)
