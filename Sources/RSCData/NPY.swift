@@ -67,6 +67,12 @@ func parseNPY(_ bytes: [UInt8], file: String) throws -> NDArray {
 
     var parser = PyLiteralParser(text: bytes[start..<(start + headerLen)])
     guard case let .dict(entries)? = try? parser.parseHeader() else { throw fail("not a Python dict literal") }
+    // Python keeps the last of repeated keys and a reader keeping the first would see another
+    // array in the same bytes: refuse the ambiguity.
+    var seen = Set<String>()
+    for (key, _) in entries where !seen.insert(key).inserted {
+        throw fail("the key '\(key)' appears twice")
+    }
     func value(_ key: String) throws -> PyValue {
         guard let v = entries.first(where: { $0.0 == key })?.1 else { throw fail("no '\(key)' key") }
         return v

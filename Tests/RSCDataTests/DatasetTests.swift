@@ -58,6 +58,21 @@ final class DatasetTests: XCTestCase {
         assertDataError("truncated", "empty.gz", "gzip holds no data") { try Dataset.load(images: fixture("gzip/empty.gz"), labels: nil) }
     }
 
+    /// Issue 15, item 9: numpy reads the last of repeated header keys (here: four uint8 images),
+    /// a first-key reader one float32 image; such a header is refused.
+    func testDuplicateNPYKeysAreRefused() throws {
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), 'descr': '|u1', 'shape': (4, 1), }"
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
+        bytes += Array(header.utf8) + [1, 2, 3, 4]
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rsc-dup-\(getpid()).npy")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        assertDataError("corrupt", url.lastPathComponent, "the key 'descr' appears twice") {
+            try Dataset.load(images: url, labels: nil)
+        }
+    }
+
     /// The real Fashion-MNIST test set, where the machine has it (RSC_FASHION_MNIST_DIR overrides
     /// the directory), cross-checked against Python's gzip module.
     func testFashionMNISTTestSet() throws {
