@@ -97,9 +97,9 @@ func timedelta(_ s: Double) -> String {
 
 func printInfo(_ m: Model) {
     let i = m.info
-    print("name         \(i.name.isEmpty ? "-" : i.name)")
+    print("name         \(i.name.isEmpty ? "-" : terminalSafe(i.name))")
     print("input        \(i.inputShape) = \(i.inputShape.count) floats")
-    print("classes      \(i.numClasses): \(i.classNames.joined(separator: ", "))")
+    print("classes      \(i.numClasses): \(i.classNames.map(terminalSafe).joined(separator: ", "))")
     print("time steps   \(i.timeSteps)")
     print("coding       \(i.coding.name)")
     print("sigma        \(i.sigma)")
@@ -248,9 +248,10 @@ do {
     (e.exitCode == 0 ? FileHandle.standardOutput : FileHandle.standardError).write(Data((e.message + "\n").utf8))
     exit(e.exitCode)
 } catch let e as RSCError {
-    FileHandle.standardError.write(Data(("rsc-cli: \(e.message)\n").utf8))
+    // Messages can quote file names and strings from the files.
+    FileHandle.standardError.write(Data(("rsc-cli: \(terminalSafe(e.message))\n").utf8))
     exit(1)
 } catch {
-    FileHandle.standardError.write(Data(("rsc-cli: \(error)\n").utf8))
+    FileHandle.standardError.write(Data(("rsc-cli: \(terminalSafe(String(describing: error)))\n").utf8))
     exit(1)
 }

@@ -143,3 +143,25 @@ def test_help_goes_to_stdout():
     for args in (["--help"], ["-h"], ["certify", "--help"]):
         out = run(*args)
         assert out.returncode == 0 and out.stdout.startswith("usage: rsc-cli") and not out.stderr
+
+
+def test_control_characters_from_files_are_escaped(tmp_path):
+    """Issue 15, item 10: ESC, CR, BEL and bidirectional overrides in a model's name and class
+    names (or a file name in an error message) reach the terminal as visible escapes."""
+    from rsc import format as rf
+    from rsc import models
+    spec = models.random_conv_snn(seed=1)
+    spec = rf.Model(**{**spec.__dict__, "name": "evil\x1b[2J\rcoding direct\x07\u202e",
+                       "class_names": tuple(f"c{k}\x1b]0;title\x07" for k in range(spec.num_classes))})
+    p = tmp_path / "evil.rscm"
+    rf.write_model(spec, p)
+    out = subprocess.run([str(CLI), "info", str(p)], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode()
+    assert not any(c in text for c in "\x1b\r\x07\u202e")
+    assert "name         evil\\e[2J\\rcoding direct\\x07\\u{202e}" in text
+    assert "c0\\e]0;title\\x07" in text
+    # A file name with control characters, quoted by an error message.
+    err = subprocess.run([str(CLI), "predict", str(p), str(tmp_path / "x\x1b[31m.npy"), "--n", "10"],
+                         capture_output=True).stderr.decode()
+    assert "\x1b" not in err and "x\\e[31m.npy: cannot read" in err
