@@ -63,6 +63,32 @@ def finish_model(layers: list[rf.Layer], floats: list[tuple[str, np.ndarray]],
     return model, quantization_report(model, floats)
 
 
+def graph_node(sources: list[str], source: str, fn, *args, **kwargs) -> int:
+    """Adds a node to an rsc.graph.Graph with fn (one of its methods), recording what it came
+    from in sources; the graph's FormatError becomes a ConversionError naming the source."""
+    try:
+        i = fn(*args, **kwargs)
+    except rf.FormatError as e:
+        raise ConversionError(f"{source}: {e}") from None
+    sources.append(source)
+    return i
+
+
+def finish_graph(graph, floats: list[tuple[str, np.ndarray]], sources: list[str], **fields):
+    """The format-v2 counterpart of finish_model: builds an rsc.graph.Graph (`fields`: build's
+    arguments) into a validated model and its report; sources[i] names what node i + 1 came from,
+    so that an error about "node i" names it."""
+    try:
+        model = graph.build(**fields)
+    except rf.FormatError as e:
+        m = re.match(r"node (\d+) \((\w+)\): ", str(e))
+        if m and 1 <= int(m[1]) <= len(sources):
+            raise ConversionError(f"{sources[int(m[1]) - 1]}, {m[0][:-2]}: {str(e)[m.end():]}") \
+                from None
+        raise ConversionError(str(e)) from None
+    return model, quantization_report(model, floats)
+
+
 def quantization_report(model: rf.Model, floats: list[tuple[str, np.ndarray]]) -> list[dict]:
     """Per weighted layer (v1) or node (v2): the int8 rounding error of its weights against the
     float ones."""

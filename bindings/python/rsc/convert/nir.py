@@ -56,8 +56,8 @@ from typing import Sequence
 import numpy as np
 
 from .. import format as rf
-from . import (ConversionError, finish_model, format_report, input_shape3,  # noqa: F401
-               quantization_report, weighted_layer)
+from . import (ConversionError, finish_graph, finish_model, format_report,  # noqa: F401
+               graph_node, input_shape3, quantization_report, weighted_layer)
 
 __all__ = ["ConversionError", "convert_graph", "read_graph", "write", "format_report", "SUPPORTED",
            "RESETS", "SPIKES"]
@@ -588,12 +588,7 @@ class _Dag:
         self.floats: list[tuple[str, np.ndarray]] = []
 
     def _node(self, fn, source: str, *args, **kwargs) -> int:
-        try:
-            i = fn(*args, **kwargs)
-        except rf.FormatError as e:
-            raise ConversionError(f"{source}: {e}") from None
-        self.sources.append(source)
-        return i
+        return graph_node(self.sources, source, fn, *args, **kwargs)
 
     def _emit(self, v: _Val, gain=None, offset=None) -> int:
         """The rsc node of v, emitting its pending conv / linear (times gain, plus offset)."""
@@ -780,17 +775,7 @@ class _Dag:
             raise ConversionError(f"the last weighted node {v.pending['name']!r} outputs a "
                                   f"{v.shape} map; rsc's logits are a vector (K, 1, 1)")
         self._emit(v)
-        try:
-            model = self.g.build(**fields)
-        except rf.FormatError as e:
-            import re
-            msg = str(e)
-            mm = re.match(r"node (\d+) \((\w+)\): ", msg)
-            if mm and 1 <= int(mm[1]) <= len(self.sources):
-                raise ConversionError(f"{self.sources[int(mm[1]) - 1]}, {mm[0][:-2]}: "
-                                      f"{msg[mm.end():]}") from None
-            raise ConversionError(msg) from None
-        return model, quantization_report(model, self.floats)
+        return finish_graph(self.g, self.floats, self.sources, **fields)
 
 
 def _type_words(t: str) -> str:

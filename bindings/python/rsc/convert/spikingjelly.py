@@ -41,7 +41,8 @@ from typing import Sequence
 import numpy as np
 
 from .. import format as rf
-from . import ConversionError, format_report, input_shape3, quantization_report  # noqa: F401
+from . import (ConversionError, finish_graph, format_report, graph_node,  # noqa: F401
+               input_shape3, quantization_report)
 
 __all__ = ["ConversionError", "convert_module", "import_zoo", "format_report", "write"]
 
@@ -202,12 +203,7 @@ class _Converter:
     # -- graph emission ----------------------------------------------------------------------
 
     def _node(self, fn, source: str, *args, **kwargs) -> int:
-        try:
-            i = fn(*args, **kwargs)
-        except rf.FormatError as e:
-            raise ConversionError(f"{source}: {e}") from None
-        self.sources.append(source)
-        return i
+        return graph_node(self.sources, source, fn, *args, **kwargs)
 
     def emit(self, v: _Val) -> int:
         """The node of v, emitting its pending conv / linear."""
@@ -717,15 +713,5 @@ def convert_module(net, *, input_shape: Sequence[int] = (1, 28, 28), time_steps:
         raise ConversionError(f"the last layer ({v.pending['source']}) outputs a {v.shape} map; "
                               "rsc's logits are a vector of class scores (K, 1, 1)")
     c.emit(v)
-    try:
-        model = c.g.build(time_steps=time_steps, coding=coding, sigma=float(sigma),
-                          name=name or "", class_names=class_names)
-    except rf.FormatError as e:
-        msg = str(e)
-        import re
-        mm = re.match(r"node (\d+) \((\w+)\): ", msg)
-        if mm and 1 <= int(mm[1]) <= len(c.sources):
-            raise ConversionError(f"{c.sources[int(mm[1]) - 1]}, {mm[0][:-2]}: "
-                                  f"{msg[mm.end():]}") from None
-        raise ConversionError(msg) from None
-    return model, quantization_report(model, c.floats)
+    return finish_graph(c.g, c.floats, c.sources, time_steps=time_steps, coding=coding,
+                        sigma=float(sigma), name=name or "", class_names=class_names)
