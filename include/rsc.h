@@ -204,8 +204,28 @@ RSC_API const char *rsc_status_string(rsc_status status);
 RSC_API const char *rsc_last_error(void);
 
 /* Loads and validates an .rscm file. On success *out owns a model; release it with rsc_free.
- * On failure *out is NULL and nothing is leaked. */
+ * On failure *out is NULL and nothing is leaked. The path's bytes go to open() unchanged. */
 RSC_API rsc_status rsc_load(const char *path, rsc_model **out);
+
+/* The same from the bytes of an .rscm file in memory (embedded in a binary, read from an archive,
+ * received over a network), validated exactly as a file is. data is borrowed for the call: the
+ * model keeps no pointer into it. size 0 gives RSC_E_TRUNCATED, data NULL RSC_E_NULL. */
+RSC_API rsc_status rsc_load_from_memory(const void *data, size_t size, rsc_model **out);
+
+/* Load options (since 0.3.0): get the defaults from rsc_load_default_options, change fields. */
+typedef struct rsc_load_options {
+    uint32_t struct_size;       /* set by rsc_load_default_options                               */
+    uint32_t reserved;          /* 0                                                             */
+    uint64_t max_work_per_pass; /* refuse models whose work_per_pass is larger (RSC_E_LIMIT):
+                                   default 2^33, accepted 1 .. 2^40 (docs/reliability.md)        */
+} rsc_load_options;
+
+RSC_API rsc_load_options rsc_load_default_options(void);
+
+/* rsc_load / rsc_load_from_memory with options; options NULL means the defaults. */
+RSC_API rsc_status rsc_load_with_options(const char *path, const rsc_load_options *options, rsc_model **out);
+RSC_API rsc_status rsc_load_from_memory_with_options(const void *data, size_t size,
+                                                     const rsc_load_options *options, rsc_model **out);
 
 /* Releases a model and everything it owns (names included). NULL is a no-op. */
 RSC_API void rsc_free(rsc_model *model);

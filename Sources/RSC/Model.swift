@@ -48,29 +48,43 @@ public final class Model: Sendable {
     let plan: NetworkPlan
 
     /// Loads and validates an `.rscm` file (a file URL).
-    public convenience init(contentsOf url: URL) throws {
+    public convenience init(contentsOf url: URL, options: LoadOptions = LoadOptions()) throws {
         guard url.isFileURL else {
             throw RSCError.invalidArgument("\(url) is not a file URL; rsc loads local files")
         }
-        try self.init(path: url.path)
+        try self.init(path: url.path, options: options)
     }
 
-    public convenience init(path: String) throws {
-        try self.init(description: ModelFileParser.load(path: path))
+    public convenience init(path: String, options: LoadOptions = LoadOptions()) throws {
+        try options.validate()
+        try self.init(description: ModelFileParser.load(path: path), options: options)
     }
 
     /// Loads the file a C path names, its bytes passed to open() unchanged (need not be UTF-8).
-    public convenience init(cPath: UnsafePointer<CChar>) throws {
-        try self.init(description: ModelFileParser.load(cPath: cPath))
+    public convenience init(cPath: UnsafePointer<CChar>, options: LoadOptions = LoadOptions()) throws {
+        try options.validate()
+        try self.init(description: ModelFileParser.load(cPath: cPath), options: options)
     }
 
-    /// Loads a model from the bytes of an `.rscm` file.
-    public convenience init(bytes: [UInt8]) throws {
-        try self.init(description: ModelFileParser.parse(bytes))
+    /// Loads a model from the bytes of an `.rscm` file, validated as a file is.
+    public convenience init(bytes: [UInt8], options: LoadOptions = LoadOptions()) throws {
+        guard bytes.count <= Limits.maxFileBytes else {
+            throw RSCError.limit("the model is \(bytes.count) bytes, more than the \(Limits.maxFileBytes) rsc accepts")
+        }
+        try options.validate()
+        try self.init(description: ModelFileParser.parse(bytes), options: options)
     }
 
-    init(description m: ModelDescription) throws {
-        plan = try NetworkPlan(m)
+    /// The same from caller-owned memory (copied; the caller may free it afterwards).
+    public convenience init(bytes: UnsafeRawBufferPointer, options: LoadOptions = LoadOptions()) throws {
+        guard bytes.count <= Limits.maxFileBytes else {
+            throw RSCError.limit("the model is \(bytes.count) bytes, more than the \(Limits.maxFileBytes) rsc accepts")
+        }
+        try self.init(bytes: [UInt8](bytes), options: options)
+    }
+
+    init(description m: ModelDescription, options: LoadOptions) throws {
+        plan = try NetworkPlan(m, options: options)
         info = ModelInfo(name: m.name, inputShape: m.input, numClasses: m.numClasses, timeSteps: m.timeSteps,
                          coding: m.coding, sigma: Double(m.sigma), classNames: m.classNames,
                          numLayers: m.records, formatVersion: m.version, scratchBytes: plan.scratchBytes,

@@ -45,13 +45,68 @@ public func capiStatusString(_ status: rsc_status) -> UnsafePointer<CChar> { Sta
 
 @_cdecl("rsc_load")
 public func capiLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rsc_status {
+    load("rsc_load", out) { try Model(cPath: try nonNull(path, "path")) }
+}
+
+@_cdecl("rsc_load_with_options")
+public func capiLoadWithOptions(_ path: UnsafePointer<CChar>?, _ options: UnsafePointer<rsc_load_options>?,
+                                _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rsc_status {
+    load("rsc_load_with_options", out) {
+        try Model(cPath: try nonNull(path, "path"), options: try loadOptions(options))
+    }
+}
+
+@_cdecl("rsc_load_from_memory")
+public func capiLoadFromMemory(_ data: UnsafeRawPointer?, _ size: Int,
+                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rsc_status {
+    load("rsc_load_from_memory", out) { try Model(bytes: try memory(data, size)) }
+}
+
+@_cdecl("rsc_load_from_memory_with_options")
+public func capiLoadFromMemoryWithOptions(_ data: UnsafeRawPointer?, _ size: Int,
+                                          _ options: UnsafePointer<rsc_load_options>?,
+                                          _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rsc_status {
+    load("rsc_load_from_memory_with_options", out) {
+        try Model(bytes: try memory(data, size), options: try loadOptions(options))
+    }
+}
+
+@_cdecl("rsc_load_default_options")
+public func capiLoadDefaultOptions() -> rsc_load_options {
+    var o = rsc_load_options()
+    o.struct_size = UInt32(MemoryLayout<rsc_load_options>.size)
+    o.max_work_per_pass = UInt64(LoadOptions().maxWorkPerPass)
+    return o
+}
+
+/// Every load: *out is NULL unless the model loaded.
+private func load(_ name: String, _ out: UnsafeMutablePointer<OpaquePointer?>?, _ make: () throws -> Model) -> rsc_status {
     out?.pointee = nil
-    return guarded("rsc_load") {
+    return guarded(name) {
         guard let out else { throw RSCError.nullPointer("out is NULL") }
-        guard let path else { throw RSCError.nullPointer("path is NULL") }
-        let handle = ModelHandle(try Model(cPath: path))
+        let handle = ModelHandle(try make())
         out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
     }
+}
+
+private func nonNull<T>(_ p: T?, _ name: String) throws -> T {
+    guard let p else { throw RSCError.nullPointer("\(name) is NULL") }
+    return p
+}
+
+private func memory(_ data: UnsafeRawPointer?, _ size: Int) throws -> UnsafeRawBufferPointer {
+    let data = try nonNull(data, "data")
+    let n = try length(size, "size")
+    return UnsafeRawBufferPointer(start: data, count: n)
+}
+
+private func loadOptions(_ p: UnsafePointer<rsc_load_options>?) throws -> LoadOptions {
+    guard let p else { return LoadOptions() }
+    try checkStructSize(p.pointee.struct_size, MemoryLayout<rsc_load_options>.size, "rsc_load_options")
+    guard p.pointee.max_work_per_pass <= UInt64(Limits.maxWorkPerPassCeiling) else {
+        throw RSCError.invalidArgument("max_work_per_pass is \(p.pointee.max_work_per_pass), at most \(Limits.maxWorkPerPassCeiling)")
+    }
+    return LoadOptions(maxWorkPerPass: Int(p.pointee.max_work_per_pass))
 }
 
 @_cdecl("rsc_free")

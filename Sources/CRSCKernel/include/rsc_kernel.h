@@ -125,6 +125,12 @@ uint64_t rsck_op_work(const rsck_layer *op);
 /* Hardware threads OpenMP would use by default. */
 int rsck_max_threads(void);
 
+/* The largest team of at most `requested` threads that can be created now (at least 1): calls
+ * ask for their team through this, because libomp aborts the process when it cannot create a
+ * thread (kernel_threads.c). At most RSCK_MAX_THREADS. */
+#define RSCK_MAX_THREADS 1024
+int rsck_usable_threads(int requested);
+
 #ifdef __cplusplus
 }
 #endif

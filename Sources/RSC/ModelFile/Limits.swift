@@ -17,6 +17,8 @@ public enum Limits {
     public static let maxScratchBytes = 1 << 28
     /// Work of one pass: multiply-accumulates, window and elementwise operations over T steps.
     public static let maxWorkPerPass = 1 << 33
+    /// The most LoadOptions.maxWorkPerPass may allow: about 20 minutes per pass on one core.
+    public static let maxWorkPerPassCeiling = 1 << 40
     /// Work of one operation at one step: bounds the latency of a cancellation (the kernel polls
     /// the progress callback between operations; docs/reliability.md).
     public static let maxWorkPerOperation = 1 << 28

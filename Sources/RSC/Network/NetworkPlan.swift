@@ -51,7 +51,7 @@ final class NetworkPlan: @unchecked Sendable {
     private(set) var workPerPass = 0
     private(set) var planBytes = 0
 
-    init(_ m: ModelDescription) throws {
+    init(_ m: ModelDescription, options: LoadOptions = LoadOptions()) throws {
         let nodes = m.nodes
         var values = [Value(type: .analog)]
         for n in nodes { values.append(Value(type: n.type)) }
@@ -112,7 +112,7 @@ final class NetworkPlan: @unchecked Sendable {
         }
 
         do {
-            try checkResources(m, values: values)
+            try checkResources(m, values: values, maxWork: options.maxWorkPerPass)
             // Membrane units, one per neuron, chosen over all the currents it sums.
             var units = [Int: Unit]()
             var weightedFacts = [Int: (l1: [Int], scales: [Float])]()
@@ -218,7 +218,7 @@ final class NetworkPlan: @unchecked Sendable {
     }
 
     /// Work per pass and plan memory, checked before anything is allocated.
-    private func checkResources(_ m: ModelDescription, values: [Value]) throws {
+    private func checkResources(_ m: ModelDescription, values: [Value], maxWork: Int) throws {
         var work = m.input.count, bytes = 0
         var firstHeavyNode: (Int, Int)? = nil
         for (j, n) in m.nodes.enumerated() {
@@ -251,8 +251,9 @@ final class NetworkPlan: @unchecked Sendable {
         work *= m.timeSteps
         workPerPass = work
         planBytes = bytes
-        guard work <= Limits.maxWorkPerPass else {
-            throw RSCError.limit("one pass of the model takes \(work) operations (multiply-accumulates, pooling and neuron updates over T = \(m.timeSteps) steps), more than the \(Limits.maxWorkPerPass) rsc allows (docs/reliability.md)")
+        guard work <= maxWork else {
+            let raise = maxWork < Limits.maxWorkPerPassCeiling ? "; a load option raises the limit up to \(Limits.maxWorkPerPassCeiling)" : ""
+            throw RSCError.limit("one pass of the model takes \(work) operations (multiply-accumulates, pooling and neuron updates over T = \(m.timeSteps) steps), more than the \(maxWork) allowed (docs/reliability.md)\(raise)")
         }
         if let (j, w) = firstHeavyNode {
             throw RSCError.limit("\(m.label(j + 1)) takes \(w) operations at each step, more than the \(Limits.maxWorkPerOperation) rsc allows for one operation (it bounds how long a cancellation takes; docs/reliability.md)")

@@ -154,7 +154,9 @@ struct VoteCounter {
         self.polled = polled
         let fallback = Model.defaultThreadCount > 0 ? Model.defaultThreadCount : Int(rsck_max_threads())
         // More threads than passes would only idle.
-        threads = max(1, min(requested > 0 ? requested : fallback, passes, 1024))
+        // And no more than the system can create now: libomp would abort the process instead.
+        threads = Int(rsck_usable_threads(Int32(max(1, min(requested > 0 ? requested : fallback, passes,
+                                                                Int(RSCK_MAX_THREADS))))))
         self.model = model
         self.x = x
         key = rsck_derive_key(seed, stream)

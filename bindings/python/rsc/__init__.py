@@ -13,7 +13,7 @@ from __future__ import annotations
 from .errors import RSCError  # noqa: F401  (re-exported)
 from .model import (  # noqa: F401
     Certificate, Model, ModelInfo, Prediction, SequentialCertificate, certified_accuracy, load,
-    sequential_schedule, set_num_threads, version)
+    load_from_memory, sequential_schedule, set_num_threads, version)
 
 __version__ = "0.2.0"
 

@@ -115,6 +115,14 @@ class SequentialCertificate(ctypes.Structure):
     ]
 
 
+class LoadOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("max_work_per_pass", ctypes.c_uint64),
+    ]
+
+
 _f32p = ctypes.POINTER(ctypes.c_float)
 
 
@@ -124,6 +132,13 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rsc_status_string": (ctypes.c_char_p, [ctypes.c_int]),
         "rsc_last_error": (ctypes.c_char_p, []),
         "rsc_load": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "rsc_load_from_memory": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
+        "rsc_load_default_options": (LoadOptions, []),
+        "rsc_load_with_options": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(LoadOptions),
+                                                 ctypes.POINTER(ctypes.c_void_p)]),
+        "rsc_load_from_memory_with_options": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t,
+                                                             ctypes.POINTER(LoadOptions),
+                                                             ctypes.POINTER(ctypes.c_void_p)]),
         "rsc_free": (None, [ctypes.c_void_p]),
         "rsc_model_info": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ModelInfo)]),
         "rsc_forward": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t, _f32p, ctypes.c_size_t]),

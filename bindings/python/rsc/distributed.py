@@ -71,18 +71,6 @@ _MODELS: dict[str, Model] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load_bytes(data: bytes, digest: str) -> Model:
-    """A Model from .rscm bytes (rsc_load reads a path: a private temporary file, removed once
-    loaded, since the library reads the whole file)."""
-    fd, path = tempfile.mkstemp(prefix=f"rsc-{digest[:12]}-", suffix=".rscm")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return Model(path)
-    finally:
-        os.unlink(path)
-
-
 def _cached_model(digest: str, data: bytes) -> Model:
     """The model with this content hash, loaded once per process."""
     with _MODELS_LOCK:
@@ -90,7 +78,7 @@ def _cached_model(digest: str, data: bytes) -> Model:
         if model is None:
             if hashlib.sha256(data).hexdigest() != digest:
                 raise ValueError("model bytes do not match their SHA-256")
-            model = _MODELS[digest] = _load_bytes(bytes(data), digest)
+            model = _MODELS[digest] = Model(None, data=bytes(data))
         return model
 
 
@@ -146,18 +134,15 @@ def _model_source(model: ModelSource) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def _local_info(data: bytes, digest: str, model: ModelSource):
+def _local_info(data: bytes, model: ModelSource):
     """The model's info, loaded here to check shapes before anything is sent; None when this
     machine has no librsc.so (then the workers check)."""
     try:
         if isinstance(model, (str, os.PathLike)):
             with Model(model) as m:
                 return m.info
-        m = _load_bytes(data, digest)
-        try:
+        with Model(None, data=data) as m:
             return m.info
-        finally:
-            m.close()
     except OSError as e:
         if "librsc.so not found" in str(e):
             return None
@@ -299,7 +284,7 @@ def _run(kind: str, model: ModelSource, images, labels, *, client, scheduler_add
     if first_stream < 0:
         raise ValueError(f"first_stream is {first_stream}, it must be >= 0")
     data, digest = _model_source(model)
-    info = _local_info(data, digest, model)
+    info = _local_info(data, model)
     xs, labels = _dataset(images, labels, info)
     count = len(xs)
     results: list[Any] = [None] * count
@@ -575,8 +560,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         images = load_array(a.images)
         labels = load_array(a.labels, scale_uint8=False) if a.labels else None
-        data, digest = _model_source(a.model)
-        _dataset(images, labels, _local_info(data, digest, a.model))  # the checks _run makes
+        data, _ = _model_source(a.model)
+        _dataset(images, labels, _local_info(data, a.model))  # the checks _run makes
     except (OSError, ValueError, RSCError) as e:
         p.exit(1, f"{p.prog}: {e}\n")
     stop = len(images) if a.count is None else min(len(images), a.start + a.count)

@@ -199,26 +199,47 @@ def set_num_threads(n: int) -> None:
     _check(_native.lib().rsc_set_num_threads(_int("threads", n, 2**31 - 1, -2**31)))
 
 
-def load(path: str | os.PathLike) -> "Model":
-    return Model(path)
+def load(path: str | os.PathLike, *, max_work_per_pass: Optional[int] = None) -> "Model":
+    """Loads and validates an .rscm file. max_work_per_pass: refuse models whose pass takes more
+    operations (default 2^33, accepted 1 .. 2^40; docs/reliability.md)."""
+    return Model(path, max_work_per_pass=max_work_per_pass)
+
+
+def load_from_memory(data: bytes | bytearray | memoryview, *, max_work_per_pass: Optional[int] = None) -> "Model":
+    """Loads a model from the bytes of an .rscm file, validated as a file is."""
+    return Model(None, data=data, max_work_per_pass=max_work_per_pass)
 
 
 class Model:
     """A loaded .rscm model; thread-safe, released by close() or when garbage collected.
 
     close() may be called from any thread at any time: calls in flight finish on the model, and
-    the last of them releases it. Copies and pickles load the file again (`path`)."""
+    the last of them releases it. Copies and pickles load the file again (`path`), or, for a model
+    loaded from memory (`path` None), its bytes, which it keeps for that."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike | None, *, data: bytes | bytearray | memoryview | None = None,
+                 max_work_per_pass: Optional[int] = None):
         self._lib = _native.lib()
         self._lock = threading.Lock()
         self._handle, self._users, self._closed = None, 0, False
-        raw_path = os.fsencode(path)
-        if b"\0" in raw_path:
-            raise ValueError(f"embedded null byte in the model path {path!r}")
-        self.path = os.path.abspath(os.fsdecode(raw_path))
+        self._max_work = max_work_per_pass
+        options = self._lib.rsc_load_default_options()
+        if max_work_per_pass is not None:
+            options.max_work_per_pass = _int("max_work_per_pass", max_work_per_pass, _U64)
         handle = ctypes.c_void_p()
-        _check(self._lib.rsc_load(raw_path, ctypes.byref(handle)))
+        if (path is None) == (data is None):
+            raise TypeError("give a path or data, not both")
+        if path is not None:
+            raw_path = os.fsencode(path)
+            if b"\0" in raw_path:
+                raise ValueError(f"embedded null byte in the model path {path!r}")
+            self.path, self._data = os.path.abspath(os.fsdecode(raw_path)), None
+            _check(self._lib.rsc_load_with_options(raw_path, ctypes.byref(options), ctypes.byref(handle)))
+        else:
+            self.path, self._data = None, bytes(data)
+            # bytes pass as a pointer to their buffer (no copy); the library copies what it keeps
+            _check(self._lib.rsc_load_from_memory_with_options(self._data, len(self._data), ctypes.byref(options),
+                                                               ctypes.byref(handle)))
         self._handle = handle
         raw = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
         _check(self._lib.rsc_model_info(self._handle, ctypes.byref(raw)))
@@ -268,7 +289,9 @@ class Model:
         self.close()
 
     def __reduce__(self):
-        return (Model, (self.path,))
+        if self.path is None:
+            return (_from_memory, (self._data, self._max_work))
+        return (_from_path, (self.path, self._max_work))
 
     @staticmethod
     def _floats(x) -> np.ndarray:
@@ -446,3 +469,11 @@ def certified_accuracy(certificates: list[Certificate], labels, radii) -> np.nda
     rad = np.array([c.radius for c in certificates])
     ok = pred == labels
     return np.array([np.mean(ok & (rad >= r)) for r in np.asarray(radii, dtype=float)])
+
+
+def _from_path(path, max_work_per_pass):
+    return Model(path, max_work_per_pass=max_work_per_pass)
+
+
+def _from_memory(data, max_work_per_pass):
+    return Model(None, data=data, max_work_per_pass=max_work_per_pass)

@@ -29,7 +29,8 @@ def test_struct_layout_matches_header(tmp_path):
     structs = {"struct rsc_model_info": _native.ModelInfo, "rsc_predict_params": _native.PredictParams,
                "rsc_prediction": _native.Prediction, "rsc_certify_params": _native.CertifyParams,
                "rsc_certificate": _native.Certificate, "rsc_sequential_params": _native.SequentialParams,
-               "rsc_sequential_certificate": _native.SequentialCertificate}
+               "rsc_sequential_certificate": _native.SequentialCertificate,
+               "rsc_load_options": _native.LoadOptions}
     lines = []
     for cname, cls in structs.items():
         lines.append(f'printf("{cname} size %zu\\n", sizeof({cname}));')

@@ -319,3 +319,26 @@ def test_work_per_operation_is_bounded(tmp_path):
     with pytest.raises(errors.LimitError, match=r"node 5 \(avgpool2d\) takes 409010176 operations "
                                                 r"at each step, more than the 268435456"):
         rsc.load(p)
+
+
+def test_a_load_option_sets_the_work_limit(tmp_path):
+    """Issue 15, item 4: the work limit per pass (2^33 operations by default) is a load option,
+    raised to at most 2^40 for trusted large models or lowered by a host that takes untrusted
+    ones; loading from memory applies it too."""
+    g = rg.Graph((1, 256, 256))
+    x = g.input
+    for _ in range(38):  # 38 pools of 2.6e8 down to 1.9e8 operations (the map shrinks): 8.7e9 > 2^33
+        x = g.avgpool2d(x, 64, stride=1, padding=31)
+    g.linear(g.global_avgpool(x), np.ones((2, 1)))
+    p = tmp_path / "big.rscm"
+    rf.write_model(g.build(time_steps=1, coding="gaussian", sigma=0.2), p)
+    with pytest.raises(errors.LimitError, match=r"more than the 8589934592 allowed .*raises the limit up to 1099511627776"):
+        rsc.load(p)
+    m = rsc.load(p, max_work_per_pass=2**34)
+    assert 2**33 < m.info.work_per_pass <= 2**34
+    assert rsc.load_from_memory(p.read_bytes(), max_work_per_pass=2**34).info == m.info
+    with pytest.raises(errors.LimitError, match="more than the 4 allowed"):
+        rsc.load(p, max_work_per_pass=4)
+    for bad in (0, 2**40 + 1):
+        with pytest.raises(errors.InvalidArgumentError, match="max_work_per_pass"):
+            rsc.load(p, max_work_per_pass=bad)
