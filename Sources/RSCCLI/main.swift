@@ -21,7 +21,10 @@ let usage = """
                       into --start/--count runs gives the same per-image results
       --threads T     threads (default: all)
       --start I       first image (default 0)
-      --count K       number of images (default: all from --start)
+      --count K       number of images (default: all from --start); only these are decoded
+      --max-decompressed-bytes B
+                      refuse a gzipped DATA or labels file that inflates past B bytes before the
+                      images used end (default 2147483648)
       --radii LIST    certify: radii of the summary table (default 0,0.25,0.5,0.75,1.0)
       --sequential    certify: sequential certification (docs/sequential.md): decide whether
                       each --radii radius is certified, stopping as soon as that is decided,
@@ -37,6 +40,7 @@ struct Options {
     var labels: String?
     var n = 100_000, n0 = 100, alpha = 0.001, seed: UInt64 = 0, threads = 0, start = 0
     var count: Int?
+    var maxDecompressedBytes = Dataset.defaultMaxDecompressedBytes
     var radii: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
     var sequential = false
 
@@ -59,6 +63,7 @@ struct Options {
             case "--threads": threads = try int(a)
             case "--start": start = try int(a)
             case "--count": count = try int(a)
+            case "--max-decompressed-bytes": maxDecompressedBytes = try int(a)
             case "--seed":
                 let v = try value(a)
                 guard let s = UInt64(v) else { throw CLIError("--seed: '\(v)' is not an unsigned integer") }
@@ -109,18 +114,19 @@ func printInfo(_ m: Model) {
     print("scratch      \(i.scratchBytes) bytes per thread")
 }
 
-func loadData(_ path: String, labels: String?, model: Model, start: Int, count: Int?) throws
-    -> (Dataset, Range<Int>) {
-    let data = try Dataset.load(images: URL(fileURLWithPath: path), labels: labels.map { URL(fileURLWithPath: $0) })
+func loadData(_ path: String, labels: String?, model: Model, start: Int, count: Int?, maxDecompressedBytes: Int) throws
+    -> Dataset {
+    let data = try Dataset.load(images: URL(fileURLWithPath: path), labels: labels.map { URL(fileURLWithPath: $0) },
+                                start: start, count: count, maxDecompressedBytes: maxDecompressedBytes)
     let per = data.shape.reduce(1, *)
     guard per == model.info.inputShape.count else {
         throw CLIError("\(path): samples have shape \(data.shape) (\(per) values), the model takes \(model.info.inputShape) = \(model.info.inputShape.count)")
     }
     if let labels = data.labels, let i = labels.firstIndex(where: { $0 >= model.info.numClasses }) {
-        throw CLIError("label \(labels[i]) at index \(i) is not a class of the model (\(model.info.numClasses) classes)")
+        throw CLIError("label \(labels[i]) at index \(data.range.lowerBound + i) is not a class of the model (\(model.info.numClasses) classes)")
     }
     guard start <= data.count else { throw CLIError("--start \(start) is past the \(data.count) samples of \(path)") }
-    return (data, start..<(start + min(count ?? data.count, data.count - start)))
+    return data
 }
 
 /// The model an argument names, opened with the argument's own bytes: CommandLine.arguments
@@ -161,14 +167,14 @@ func run(_ args: [String]) throws {
         } catch let e as RSCError {
             throw CLIError("rsc-cli: \(e.message)")
         }
-        let (data, range) = try loadData(o.positional[1], labels: o.labels, model: model, start: o.start, count: o.count)
-        let d = model.info.inputShape.count
+        let data = try loadData(o.positional[1], labels: o.labels, model: model, start: o.start, count: o.count,
+                                maxDecompressedBytes: o.maxDecompressedBytes)
         var summary = Summary(radii: o.radii)
         print(command == "certify" ? "idx\tlabel\tpredict\tradius\tcorrect\ttime" + (sequential ? "\tpasses" : "")
               : "idx\tlabel\tpredict\tcorrect\ttime")
-        for i in range {
-            let x = Array(data.values[(i * d)..<((i + 1) * d)])
-            let label = data.labels?[i] ?? -1
+        for i in data.range {
+            let x = Array(data.sample(i))
+            let label = data.label(i) ?? -1
             let t0 = DispatchTime.now().uptimeNanoseconds
             let predicted: Int, radius: Double
             var passes = 0

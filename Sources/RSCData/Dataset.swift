@@ -12,19 +12,37 @@ import Foundation
 public struct Dataset {
     /// Shape of one sample (the file's shape without its leading count axis).
     public let shape: [Int]
+    /// Samples in the file.
     public let count: Int
-    /// `count * shape.reduce(1, *)` values, row-major, sample after sample.
+    /// The samples read (all of them unless `load` was given `start` / `count`): `values` and
+    /// `labels` hold these, and nothing else was decoded.
+    public let range: Range<Int>
+    /// `range.count * shape.reduce(1, *)` values, row-major, sample after sample.
     public let values: [Float]
+    /// `range.count` labels.
     public let labels: [Int]?
+
+    /// Sample i of the file (i in `range`).
+    public func sample(_ i: Int) -> ArraySlice<Float> {
+        let per = shape.reduce(1, *), j = i - range.lowerBound
+        return values[(j * per)..<((j + 1) * per)]
+    }
+
+    /// The label of sample i (i in `range`), or nil without labels.
+    public func label(_ i: Int) -> Int? { labels?[i - range.lowerBound] }
 
     /// Default cap on the decompressed size of one gzipped file (2 GiB): far above any real
     /// data set here, far below what a small forged file could make us allocate.
     public static let defaultMaxDecompressedBytes = 1 << 31
 
-    public static func load(images: URL, labels: URL?,
+    /// Reads samples [start, start + count) of a data set (count nil: to the end; both clamped to
+    /// the file), and their labels. Memory follows the samples read: an uncompressed file is read
+    /// only there, a gzipped one inflated only up to their end (at most maxDecompressedBytes;
+    /// its checksum is checked only when that reaches the file's end).
+    public static func load(images: URL, labels: URL?, start: Int = 0, count: Int? = nil,
                             maxDecompressedBytes: Int = defaultMaxDecompressedBytes) throws -> Dataset {
         let imagePath = images.path
-        let img = try readArray(images, maxDecompressedBytes: maxDecompressedBytes)
+        let (img, total) = try readSamples(images, maxDecompressedBytes: maxDecompressedBytes, start: start, count: count)
         guard img.shape.count >= 2 else {
             throw DataError.unsupported(file: imagePath, detail:
                 "images need shape (N, ...) with at least 2 axes, got \(shapeText(img.shape))")
@@ -35,12 +53,13 @@ public struct Dataset {
             throw DataError.unsupported(file: imagePath, detail: "samples of shape \(shapeText(Array(img.shape.dropFirst()))) are too large")
         }
         let values = img.floats(scaleUInt8: true)
-        let count = img.shape[0]
+        let first = min(max(0, start), total), range = first..<(first + img.shape[0])
 
         var labelValues: [Int]?
         if let labels {
             let labelPath = labels.path
-            let lab = try readArray(labels, maxDecompressedBytes: maxDecompressedBytes)
+            let (lab, labelTotal) = try readSamples(labels, maxDecompressedBytes: maxDecompressedBytes, start: start,
+                                                    count: count)
             guard lab.shape.count == 1 || (lab.shape.count == 2 && lab.shape[1] == 1) else {
                 throw DataError.unsupported(file: labelPath, detail:
                     "labels need shape (N) or (N, 1), got \(shapeText(lab.shape))")
@@ -49,17 +68,18 @@ public struct Dataset {
                 throw DataError.unsupported(file: labelPath, detail:
                     "labels must be integers, got element type \(lab.dtype.name)")
             }
+            guard labelTotal == total else {
+                throw DataError.countMismatch(images: imagePath, imageCount: total,
+                                              labels: labelPath, labelCount: labelTotal)
+            }
             let ints = try lab.ints(file: labelPath)
             if let i = ints.firstIndex(where: { $0 < 0 }) {
-                throw DataError.corrupt(file: labelPath, detail: "negative label \(ints[i]) at index \(i)")
-            }
-            guard ints.count == count else {
-                throw DataError.countMismatch(images: imagePath, imageCount: count,
-                                              labels: labelPath, labelCount: ints.count)
+                throw DataError.corrupt(file: labelPath, detail: "negative label \(ints[i]) at index \(first + i)")
             }
             labelValues = ints
         }
-        return Dataset(shape: Array(img.shape.dropFirst()), count: count, values: values, labels: labelValues)
+        return Dataset(shape: Array(img.shape.dropFirst()), count: total, range: range, values: values,
+                       labels: labelValues)
     }
 }
 
@@ -204,36 +224,4 @@ func byteCount(_ dims: [Int], itemSize: Int) -> Int? {
         n = m
     }
     return n
-}
-
-/// Reads a file and decodes it by its content: gzip is inflated first, then `.npy` or idx.
-func readArray(_ url: URL, maxDecompressedBytes: Int) throws -> NDArray {
-    let path = url.path
-    var bytes: [UInt8]
-    do {
-        bytes = [UInt8](try Data(contentsOf: url))
-    } catch {
-        let reason = FileManager.default.fileExists(atPath: path) ? "\(error)" : "no such file"
-        throw DataError.unreadable(file: path, reason: reason)
-    }
-    guard !bytes.isEmpty else { throw DataError.truncated(file: path, detail: "empty file") }
-    if bytes.starts(with: [0x1f, 0x8b]) {
-        do {
-            bytes = try gunzip(bytes, maxOutput: maxDecompressedBytes)
-        } catch let e as InflateError {
-            switch e {
-            case let .truncated(m): throw DataError.truncated(file: path, detail: "gzip: " + m)
-            case let .corrupt(m): throw DataError.corrupt(file: path, detail: "gzip: " + m)
-            case let .tooLarge(l): throw DataError.tooLarge(file: path, limit: l)
-            }
-        }
-        guard !bytes.isEmpty else { throw DataError.truncated(file: path, detail: "gzip holds no data") }
-    }
-    if bytes.starts(with: npyMagic) { return try parseNPY(bytes, file: path) }
-    // Type bytes 0x08-0x0E are idx's range, so an unknown one inside it gets idx's own error.
-    if bytes.count >= 3, bytes[0] == 0, bytes[1] == 0, (0x08...0x0E).contains(bytes[2]) {
-        return try parseIDX(bytes, file: path)
-    }
-    let head = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
-    throw DataError.badMagic(file: path, detail: "not .npy, idx or gzip (starts with \(head))")
 }

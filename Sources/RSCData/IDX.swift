@@ -18,6 +18,13 @@ func idxDType(_ code: UInt8) -> DType? {
 
 /// Parses a whole (uncompressed) idx file held in `bytes`. `file` only names it in errors.
 func parseIDX(_ bytes: [UInt8], file: String) throws -> NDArray {
+    let h = try parseIDXHeader(bytes, file: file)
+    try h.checkDataBytes(bytes.count - h.offset, file: file)
+    return NDArray(shape: h.shape, dtype: h.dtype, data: bytes, offset: h.offset)
+}
+
+/// The header of an idx file from its first bytes.
+func parseIDXHeader(_ bytes: [UInt8], file: String) throws -> ArrayHeader {
     guard bytes.count >= 4 else { throw DataError.truncated(file: file, detail: "idx header cut short") }
     guard bytes[0] == 0, bytes[1] == 0 else { throw DataError.badMagic(file: file, detail: "idx magic must start with two zero bytes") }
     guard let dtype = idxDType(bytes[2]) else {
@@ -27,15 +34,9 @@ func parseIDX(_ bytes: [UInt8], file: String) throws -> NDArray {
     let offset = 4 + 4 * rank
     guard bytes.count >= offset else { throw DataError.truncated(file: file, detail: "idx header cut short") }
     let shape = (0..<rank).map { a in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * a + $1]) } }
-    guard let need = byteCount(shape, itemSize: dtype.size) else {
+    guard byteCount(shape, itemSize: dtype.size) != nil else {
         throw DataError.corrupt(file: file, detail: "idx shape \(shapeText(shape)) too large")
     }
-    let have = bytes.count - offset
-    guard have >= need else {
-        throw DataError.truncated(file: file, detail: "idx shape \(shapeText(shape)) needs \(need) data bytes, found \(have)")
-    }
-    guard have == need else {
-        throw DataError.corrupt(file: file, detail: "\(have - need) bytes after the idx \(shapeText(shape)) array")
-    }
-    return NDArray(shape: shape, dtype: dtype, data: bytes, offset: offset)
+    return ArrayHeader(shape: shape, dtype: dtype, offset: offset, what: "idx shape \(shapeText(shape))",
+                       arrayName: "idx " + shapeText(shape))
 }

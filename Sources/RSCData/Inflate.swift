@@ -7,6 +7,8 @@ enum InflateError: Error, Equatable {
     case truncated(String)
     case corrupt(String)
     case tooLarge(limit: Int)
+    /// Internal: the output reached the prefix the caller asked for (gunzipPrefix).
+    case reachedPrefix
 }
 
 /// Block types seen while decoding, for tests that check each kind was exercised.
@@ -21,7 +23,20 @@ func gunzip(_ input: [UInt8], maxOutput: Int) throws -> [UInt8] {
     try gunzipWithStats(input, maxOutput: maxOutput).bytes
 }
 
-func gunzipWithStats(_ input: [UInt8], maxOutput: Int) throws -> (bytes: [UInt8], stats: InflateStats) {
+/// The first `prefix` bytes (or more, by up to one DEFLATE block's copy) of a gzip file's data,
+/// without decompressing the rest; `complete` when the whole file was decompressed (and its CRCs
+/// checked) because it holds no more than that. Memory and time follow the prefix, not the file.
+func gunzipPrefix(_ input: [UInt8], maxOutput: Int, prefix: Int) throws -> (bytes: [UInt8], complete: Bool) {
+    do {
+        return (try gunzipWithStats(input, maxOutput: maxOutput, stopAt: prefix).bytes, true)
+    } catch let e as PrefixReached {
+        return (e.bytes, false)
+    }
+}
+
+private struct PrefixReached: Error { let bytes: [UInt8] }
+
+func gunzipWithStats(_ input: [UInt8], maxOutput: Int, stopAt: Int = Int.max) throws -> (bytes: [UInt8], stats: InflateStats) {
     try input.withUnsafeBufferPointer { buf in
         guard buf.count >= 2, buf[0] == 0x1f, buf[1] == 0x8b else { throw InflateError.corrupt("not a gzip stream (bad magic)") }
         // The last member's ISIZE is the whole size for the usual single-member file; it is only a
@@ -33,32 +48,41 @@ func gunzipWithStats(_ input: [UInt8], maxOutput: Int) throws -> (bytes: [UInt8]
             let isize = Int(buf[e - 4]) | Int(buf[e - 3]) << 8 | Int(buf[e - 2]) << 16 | Int(buf[e - 1]) << 24
             hint = min(max(isize, 1 << 10), maxOutput, buf.count * 1032)
         }
-        var inf = Inflater(input: buf, maxOutput: maxOutput, capacityHint: hint)
+        var inf = Inflater(input: buf, maxOutput: maxOutput, capacityHint: min(hint, stopAt))
+        inf.stopAt = stopAt
         defer { inf.release() }
-        while true {
-            if inf.stats.members > 0 {
-                while inf.pos < buf.count && buf[inf.pos] == 0 { inf.pos += 1 }
-                if inf.pos == buf.count { break }
-            }
-            try inf.gzipHeader()
-            let start = inf.outCount
-            try inf.inflateStream()
-            inf.alignToByte()
-            guard buf.count - inf.pos >= 8 else { throw InflateError.truncated("gzip trailer cut short") }
-            let p = inf.pos
-            func le32(_ i: Int) -> UInt32 {
-                UInt32(buf[i]) | UInt32(buf[i + 1]) << 8 | UInt32(buf[i + 2]) << 16 | UInt32(buf[i + 3]) << 24
-            }
-            let crc = crc32(UnsafeBufferPointer(start: inf.out + start, count: inf.outCount - start))
-            guard crc == le32(p) else { throw InflateError.corrupt("CRC-32 mismatch (data corrupted)") }
-            guard UInt32(truncatingIfNeeded: inf.outCount - start) == le32(p + 4) else {
-                throw InflateError.corrupt("length mismatch (ISIZE)")
-            }
-            inf.pos += 8
-            inf.stats.members += 1
-            if inf.pos == buf.count { break }
+        do {
+            try members(&inf, buf)
+        } catch InflateError.reachedPrefix {
+            throw PrefixReached(bytes: Array(UnsafeBufferPointer(start: inf.out, count: inf.outCount)))
         }
         return (Array(UnsafeBufferPointer(start: inf.out, count: inf.outCount)), inf.stats)
+    }
+}
+
+private func members(_ inf: inout Inflater, _ buf: UnsafeBufferPointer<UInt8>) throws {
+    while true {
+        if inf.stats.members > 0 {
+            while inf.pos < buf.count && buf[inf.pos] == 0 { inf.pos += 1 }
+            if inf.pos == buf.count { break }
+        }
+        try inf.gzipHeader()
+        let start = inf.outCount
+        try inf.inflateStream()
+        inf.alignToByte()
+        guard buf.count - inf.pos >= 8 else { throw InflateError.truncated("gzip trailer cut short") }
+        let p = inf.pos
+        func le32(_ i: Int) -> UInt32 {
+            UInt32(buf[i]) | UInt32(buf[i + 1]) << 8 | UInt32(buf[i + 2]) << 16 | UInt32(buf[i + 3]) << 24
+        }
+        let crc = crc32(UnsafeBufferPointer(start: inf.out + start, count: inf.outCount - start))
+        guard crc == le32(p) else { throw InflateError.corrupt("CRC-32 mismatch (data corrupted)") }
+        guard UInt32(truncatingIfNeeded: inf.outCount - start) == le32(p + 4) else {
+            throw InflateError.corrupt("length mismatch (ISIZE)")
+        }
+        inf.pos += 8
+        inf.stats.members += 1
+        if inf.pos == buf.count { break }
     }
 }
 
@@ -166,6 +190,8 @@ struct Inflater {
     var outCount = 0
     var outCap: Int
     let maxOutput: Int
+    /// Stop (InflateError.reachedPrefix) once this much output exists: the caller wants a prefix.
+    var stopAt = Int.max
     /// Where the current DEFLATE stream began: back-references may not reach before it.
     var streamStart = 0
     var stats = InflateStats()
@@ -248,9 +274,12 @@ struct Inflater {
     }
 
     mutating func grow(_ n: Int) throws {
+        if outCount >= stopAt { throw InflateError.reachedPrefix }
         let need = outCount + n
         guard need <= maxOutput else { throw InflateError.tooLarge(limit: maxOutput) }
-        let cap = min(max(need, outCap > maxOutput / 2 ? maxOutput : outCap * 2), maxOutput)
+        // Up to the prefix plus one copy (a match or a stored block), not doubling past it.
+        let limit = stopAt == Int.max ? maxOutput : min(maxOutput, max(need, stopAt))
+        let cap = min(max(need, outCap > limit / 2 ? limit : outCap * 2), limit)
         let p = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
         p.update(from: out, count: outCount)
         out.deallocate()

@@ -47,6 +47,14 @@ public enum NPY {
 
 /// Parses a whole `.npy` file held in `bytes`. `file` only names it in errors.
 func parseNPY(_ bytes: [UInt8], file: String) throws -> NDArray {
+    let h = try parseNPYHeader(bytes, file: file)
+    try h.checkDataBytes(bytes.count - h.offset, file: file)
+    return NDArray(shape: h.shape, dtype: h.dtype, data: bytes, offset: h.offset)
+}
+
+/// The header of a `.npy` file from the first bytes of the file (enough to hold the header, or
+/// a truncation error says so).
+func parseNPYHeader(_ bytes: [UInt8], file: String) throws -> ArrayHeader {
     func fail(_ d: String) -> DataError { .corrupt(file: file, detail: "npy header: " + d) }
     guard bytes.count >= 10 else { throw DataError.truncated(file: file, detail: "npy header cut short") }
     guard bytes.starts(with: npyMagic) else { throw DataError.badMagic(file: file, detail: "no \\x93NUMPY magic") }
@@ -94,16 +102,8 @@ func parseNPY(_ bytes: [UInt8], file: String) throws -> NDArray {
         throw DataError.unsupported(file: file, detail:
             "Fortran-order array; save it in C order (numpy.ascontiguousarray) first")
     }
-    let offset = start + headerLen
-    guard let need = byteCount(shape, itemSize: dtype.size) else { throw fail("shape \(shapeText(shape)) too large") }
-    let have = bytes.count - offset
-    guard have >= need else {
-        throw DataError.truncated(file: file, detail: "shape \(shapeText(shape)) of \(descr) needs \(need) data bytes, found \(have)")
-    }
-    guard have == need else {
-        throw DataError.corrupt(file: file, detail: "\(have - need) bytes after the \(shapeText(shape)) array")
-    }
-    return NDArray(shape: shape, dtype: dtype, data: bytes, offset: offset)
+    guard byteCount(shape, itemSize: dtype.size) != nil else { throw fail("shape \(shapeText(shape)) too large") }
+    return ArrayHeader(shape: shape, dtype: dtype, offset: start + headerLen, what: "shape \(shapeText(shape)) of \(descr)")
 }
 
 /// `'<f4'`-style descr to DType; nil when unsupported. `=` means native order, and every

@@ -48,14 +48,44 @@ final class DatasetTests: XCTestCase {
         }
         assertDataError("unreadable", "nope.npy", "no such file") { try Dataset.load(images: fixture("nope.npy"), labels: nil) }
         assertDataError("unreadable", "nope.idx") { try load("nope.idx") }
-        assertDataError("tooLarge", "zeros4m.gz", "1048576") {
-            try Dataset.load(images: fixture("gzip/zeros4m.gz"), labels: nil, maxDecompressedBytes: 1 << 20)
+        assertDataError("tooLarge", "zeros_u1_4m.npy.gz", "1048576") {
+            try Dataset.load(images: fixture("dataset/zeros_u1_4m.npy.gz"), labels: nil, maxDecompressedBytes: 1 << 20)
         }
         assertDataError("badMagic", "zeros4m.gz", "not .npy, idx or gzip (starts with 00 00 00 00") {
             try Dataset.load(images: fixture("gzip/zeros4m.gz"), labels: nil)
         }
         assertDataError("corrupt", "bad_crc.idx.gz", "gzip: CRC-32 mismatch") { try Dataset.load(images: fixture("idx/bad_crc.idx.gz"), labels: nil) }
         assertDataError("truncated", "empty.gz", "gzip holds no data") { try Dataset.load(images: fixture("gzip/empty.gz"), labels: nil) }
+    }
+
+    /// Issue 15, item 8: only the samples asked for are decoded. A gzipped (4096, 1024) uint8 array
+    /// (4 MiB inflated) is beyond a 1 MiB cap as a whole, but its first two samples are not:
+    /// inflation stops where they end, and an uncompressed file is read only there.
+    func testOnlyTheSamplesAskedForAreDecoded() throws {
+        let gz = fixture("dataset/zeros_u1_4m.npy.gz")
+        let two = try Dataset.load(images: gz, labels: nil, start: 0, count: 2, maxDecompressedBytes: 1 << 20)
+        XCTAssertEqual(two.count, 4096)
+        XCTAssertEqual(two.range, 0..<2)
+        XCTAssertEqual(two.values.count, 2 * 1024)
+        let late = try Dataset.load(images: gz, labels: nil, start: 900, count: 3, maxDecompressedBytes: 1 << 20)
+        XCTAssertEqual(late.range, 900..<903)
+        XCTAssertEqual(late.sample(901).count, 1024)
+        assertDataError("tooLarge", "1048576") {
+            try Dataset.load(images: gz, labels: nil, start: 1100, count: 1, maxDecompressedBytes: 1 << 20)
+        }
+        for (images, labels) in [("idx/images.idx", "idx/labels.idx"), ("idx/images.idx.gz", "idx/labels.idx.gz"),
+                                 ("dataset/images_f4.npy", "dataset/labels_i8.npy")] {
+            let all = try Dataset.load(images: fixture(images), labels: fixture(labels))
+            for (start, count) in [(0, 1), (1, 2), (3, nil), (4, 100), (all.count, 1)] as [(Int, Int?)] {
+                let part = try Dataset.load(images: fixture(images), labels: fixture(labels), start: start, count: count)
+                XCTAssertEqual(part.count, all.count)
+                XCTAssertEqual(part.range, start..<min(all.count, start + (count ?? all.count)))
+                for i in part.range {
+                    XCTAssertEqual(part.sample(i), all.sample(i))
+                    XCTAssertEqual(part.label(i), all.label(i))
+                }
+            }
+        }
     }
 
     /// Issue 15, item 9: numpy reads the last of repeated header keys (here: four uint8 images),

@@ -165,3 +165,32 @@ def test_control_characters_from_files_are_escaped(tmp_path):
     err = subprocess.run([str(CLI), "predict", str(p), str(tmp_path / "x\x1b[31m.npy"), "--n", "10"],
                          capture_output=True).stderr.decode()
     assert "\x1b" not in err and "x\\e[31m.npy: cannot read" in err
+
+
+def test_only_the_images_used_are_decoded(tmp_path):
+    """Issue 15, item 8: a 260 KB .idx.gz of 268 MB (342,000 images of 28 x 28) took 1.3 GB of
+    RSS with --count 1, the whole file decoded; now only what --start/--count use is inflated
+    and decoded, and --max-decompressed-bytes bounds what that may take."""
+    import gzip
+    import sys
+    n = 342_000
+    header = bytes([0, 0, 8, 3]) + n.to_bytes(4, "big") + (28).to_bytes(4, "big") + (28).to_bytes(4, "big")
+    path = tmp_path / "bomb.idx.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header)
+        zeros = bytes(28 * 28 * 1000)
+        for _ in range(n // 1000):
+            f.write(zeros)
+    assert path.stat().st_size < 2 << 20
+    # The peak RSS of rsc-cli alone: measured by a fresh process whose only child it is.
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    rc, rss_kb = subprocess.run([sys.executable, "-c", probe, str(CLI), "predict", str(DEMO / "fmnist_demo.rscm"),
+                                 str(path), "--count", "1", "--n", "100"], capture_output=True, text=True).stdout.split()
+    assert rc == "0" and int(rss_kb) < 100_000, f"rsc-cli: exit {rc}, peak RSS {rss_kb} KB for one image"
+    out = run("predict", DEMO / "fmnist_demo.rscm", path, "--start", 200_000, "--count", 1, "--n", 100,
+              "--max-decompressed-bytes", 100_000_000)
+    assert out.returncode != 0 and "decompresses to more than 100000000 bytes" in out.stderr
+    out = run("predict", DEMO / "fmnist_demo.rscm", path, "--start", 100_000, "--count", 2, "--n", 100,
+              "--max-decompressed-bytes", 100_000_000)
+    assert out.returncode == 0 and out.stdout.splitlines()[1].startswith("100000\t"), out.stderr
