@@ -227,7 +227,10 @@ RSC_API rsc_status rsc_load_with_options(const char *path, const rsc_load_option
 RSC_API rsc_status rsc_load_from_memory_with_options(const void *data, size_t size,
                                                      const rsc_load_options *options, rsc_model **out);
 
-/* Releases a model and everything it owns (names included). NULL is a no-op. */
+/* Releases a model and everything it owns (names included). NULL is a no-op, and so is a pointer
+ * that is not a loaded model (freed already: a second rsc_free does nothing). Calls on a freed
+ * model return RSC_E_ARG rather than touching freed memory, unless a later rsc_load has returned
+ * the same address; a call racing with rsc_free on one model is undefined. */
 RSC_API void rsc_free(rsc_model *model);
 
 /* Describes a model. Set out->struct_size = sizeof(struct rsc_model_info) before the call. */

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CRSCKernel
 import RSC
+import Synchronization
 
 // The C ABI of include/rsc.h, one @_cdecl function per declaration; nothing else is exported
 // under an rsc_ name (Tests check the symbol list against the header).
@@ -28,7 +29,23 @@ final class ModelHandle {
 
     static func from(_ p: OpaquePointer?) throws -> ModelHandle {
         guard let p else { throw RSCError.nullPointer("model is NULL") }
+        guard live.withLock({ $0.contains(UInt(bitPattern: p)) }) else {
+            throw RSCError.invalidArgument("model \(p) is not a loaded model: freed already, or not from rsc_load")
+        }
         return Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    }
+
+    /// The models rsc_load handed out and rsc_free has not released. Every call looks its model
+    /// up here, so a call after rsc_free (or on a pointer that never was a model) gets
+    /// RSC_E_ARG instead of reading freed memory, and a second rsc_free does nothing. Not a
+    /// guarantee: a later rsc_load may return the freed address again, and a call racing with
+    /// rsc_free on the same model stays undefined (rsc.h).
+    static let live = Mutex<Set<UInt>>([])
+
+    static func register(_ h: ModelHandle) -> OpaquePointer {
+        let p = OpaquePointer(Unmanaged.passRetained(h).toOpaque())
+        _ = live.withLock { $0.insert(UInt(bitPattern: p)) }
+        return p
     }
 }
 
@@ -84,8 +101,7 @@ private func load(_ name: String, _ out: UnsafeMutablePointer<OpaquePointer?>?, 
     out?.pointee = nil
     return guarded(name) {
         guard let out else { throw RSCError.nullPointer("out is NULL") }
-        let handle = ModelHandle(try make())
-        out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+        out.pointee = ModelHandle.register(ModelHandle(try make()))
     }
 }
 
@@ -111,7 +127,7 @@ private func loadOptions(_ p: UnsafePointer<rsc_load_options>?) throws -> LoadOp
 
 @_cdecl("rsc_free")
 public func capiFree(_ model: OpaquePointer?) {
-    guard let model else { return }
+    guard let model, ModelHandle.live.withLock({ $0.remove(UInt(bitPattern: model)) != nil }) else { return }
     Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
 }
 
