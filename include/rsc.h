@@ -119,6 +119,10 @@ struct rsc_model_info {
     uint64_t work_per_pass;     /* operations of one pass: multiply-accumulates, pooling and neuron
                                    updates over the T steps, at most 2^33 (checked at load)      */
     uint64_t plan_bytes;        /* memory the loaded network holds (repacked weights, tables)    */
+    /* Since 0.3.0. */
+    double noise_tail_mass;     /* Gaussian mass per pass the noise generator does not draw: a
+                                   bound on the total variation distance from exact Gaussian
+                                   noise, subtracted from pa_lower (docs/kernel.md, "Noise")    */
 };
 
 typedef struct rsc_predict_params {

@@ -37,7 +37,7 @@ rsck_key rsck_derive_key(uint64_t seed, uint64_t stream) {
     return k;
 }
 
-/* 24-bit uniforms: (0, 1] for the logarithm of Box-Muller, [0, 1) otherwise. */
+/* 24-bit uniforms in [0, 1) (Poisson coding, which gives no certificate). */
 static inline float u01(uint32_t v) { return (float)(v >> 8) * 0x1p-24f; }
 
 /* Gaussians, 16 Philox blocks (64 normals) at a time, in vector extensions so that every
@@ -110,8 +110,21 @@ VINLINE void vsincos(v16f a, v16f *c, v16f *s) {
     *s = as_f(sn ^ negs);
 }
 
-VINLINE void box_muller16(const v16u *a, const v16u *b, v16f *z0, v16f *z1) {
-    const v16f u = __builtin_convertvector((*a >> 8) + 1, v16f) * 0x1p-24f;   /* (0, 1] */
+/* The uniform of the radius, u in (0, 1]: the 24 high bits of word a give u on the 2^-24 grid
+ * (rounded up), except in the cell range u <= 2^-16 (a < 2^16, probability 2^-16 per pair), where
+ * a's 16 bits and the 8 low bits of word b (below the angle's 24) give the 2^-40 grid. A plain
+ * 24-bit u never draws r beyond sqrt(48 ln 2) = 5.77 and so drops 2^-24 of the Gaussian mass per
+ * pair (about 1e-4 per pass of the shipped models); the refinement leaves 2^-40 per pair, which
+ * the certificate subtracts from pA (docs/kernel.md, "Noise"). Each refined value rounds up to the
+ * 24-bit one, so the two generators agree except on those pairs. refine = 0: the 24-bit generator
+ * of rsc <= 0.2.0, kept for tests and for auditing results computed with it. */
+VINLINE void box_muller16(const v16u *a, const v16u *b, const int refine, v16f *z0, v16f *z1) {
+    v16f u = __builtin_convertvector((*a >> 8) + 1, v16f) * 0x1p-24f;
+    if (refine) {
+        const v16i fine = (v16i)(*a < 0x10000u);  /* -1 where a < 2^16 */
+        const v16f uf = __builtin_convertvector(((*a << 8) | (*b & 0xFFu)) + 1, v16f) * 0x1p-40f;
+        u = as_f((as_i(u) & ~fine) | (as_i(uf) & fine));
+    }
     const v16f v = __builtin_convertvector(*b >> 8, v16f) * 0x1p-24f - 0.5f;  /* [-1/2, 1/2) */
     const v16f r = __builtin_elementwise_sqrt(vlog(u) * -2.0f);
     v16f c, s;
@@ -120,7 +133,8 @@ VINLINE void box_muller16(const v16u *a, const v16u *b, v16f *z0, v16f *z1) {
     *z1 = r * s;
 }
 
-RSCK_CLONES void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n) {
+VINLINE void gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n,
+                      const int refine) {
     const size_t blocks = (n + 3) / 4;
     for (size_t b0 = 0; b0 < blocks; b0 += 16) {
         v16u c[4];
@@ -130,8 +144,8 @@ RSCK_CLONES void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint
         c[3] = (v16u){0} + phase;
         philox16(c, key.k0, key.k1);
         v16f z[4];
-        box_muller16(&c[0], &c[1], &z[0], &z[1]);
-        box_muller16(&c[2], &c[3], &z[2], &z[3]);
+        box_muller16(&c[0], &c[1], refine, &z[0], &z[1]);
+        box_muller16(&c[2], &c[3], refine, &z[2], &z[3]);
         const size_t base = b0 * 4, m = n - base < 64 ? n - base : 64;
         if (m == 64) {
             for (int i = 0; i < 16; i++)
@@ -140,6 +154,15 @@ RSCK_CLONES void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint
             for (size_t e = 0; e < m; e++) out[base + e] = z[e % 4][e / 4];
         }
     }
+}
+
+RSCK_CLONES void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n) {
+    gaussian(key, phase, pass, step, out, n, 1);
+}
+
+RSCK_CLONES void rsck_gaussian_24bit(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out,
+                                     size_t n) {
+    gaussian(key, phase, pass, step, out, n, 0);
 }
 
 void rsck_poisson(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, const float *x,

@@ -29,6 +29,20 @@ public struct ModelInfo: Sendable, Equatable {
     /// Memory of the loaded network (repacked weights and tables), in bytes.
     public let planBytes: Int
 
+    /// Gaussian mass per pass that the noise generator does not draw (its radius uniform stops
+    /// at 2^-40, docs/kernel.md "Noise"): a bound on the total variation distance between the
+    /// noise of one pass and exact Gaussian noise, which CERTIFY subtracts from its bound on pA.
+    /// One Box-Muller pair per two input elements and noisy step; 0 without gaussian coding.
+    public var noiseTailMass: Double {
+        let steps: Int
+        switch coding {
+        case .gaussian: steps = timeSteps
+        case .gaussianShared: steps = 1
+        case .direct, .poisson: return 0
+        }
+        return Double(steps * ((inputShape.count + 1) / 2)) * RSCK_GAUSSIAN_TAIL_PER_PAIR
+    }
+
     /// The noise scale the certified radius is expressed in: the pass sees T independent draws
     /// for `gaussian` coding, i.e. smooths (x, ..., x) in R^(dT), where an input perturbation moves
     /// that point sqrt(T) times as far, hence sigma / sqrt(T). `gaussian-shared`: sigma.

@@ -163,6 +163,7 @@ public func capiModelInfo(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<r
         r.scratch_bytes = UInt64(i.scratchBytes)
         r.work_per_pass = UInt64(i.workPerPass)
         r.plan_bytes = UInt64(i.planBytes)
+        r.noise_tail_mass = i.noiseTailMass
         r.struct_size = UInt32(min(given, full))
         withUnsafeBytes(of: &r) { src in
             UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(given, full))

@@ -112,6 +112,7 @@ func printInfo(_ m: Model) {
     print("layers       \(i.numLayers)\(i.formatVersion == 2 ? " (graph nodes, format 2)" : "")")
     print("work/pass    \(i.workPerPass) operations")
     print("scratch      \(i.scratchBytes) bytes per thread")
+    if i.noiseTailMass > 0 { print("noise tail   \(i.noiseTailMass) per pass (subtracted from pA)") }
 }
 
 func loadData(_ path: String, labels: String?, model: Model, start: Int, count: Int?, maxDecompressedBytes: Int) throws

@@ -35,7 +35,11 @@ final class PhiloxTests: XCTestCase {
             var r = [UInt32](repeating: 0, count: 4)
             rsck_philox4x32_10([UInt32(b), 3, 77, 2], key, &r)
             for pair in 0..<2 {
-                let u = Double((r[2 * pair] >> 8) + 1) * 0x1p-24, v = Double(r[2 * pair + 1] >> 8) * 0x1p-24 - 0.5
+                // The radius word and the angle word of the pair (u refined below 2^-16).
+                let (wu, wv) = (r[2 * pair], r[2 * pair + 1])
+                let fine: UInt32 = (wu << 8) | (wv & 0xFF), coarse: UInt32 = wu >> 8
+                let u: Double = wu < 0x10000 ? Double(fine + 1) * 0x1p-40 : Double(coarse + 1) * 0x1p-24
+                let v: Double = Double(wv >> 8) * 0x1p-24 - 0.5
                 let radius = (-2 * log(u)).squareRoot(), angle = 2 * Double.pi * v
                 for (k, want) in [radius * cos(angle), radius * sin(angle)].enumerated() where 4 * b + 2 * pair + k < n {
                     worst = max(worst, abs(Double(z[4 * b + 2 * pair + k]) - want))
@@ -63,5 +67,38 @@ final class PhiloxTests: XCTestCase {
         var other = [Float](repeating: 0, count: 7)
         rsck_gaussian(rsck_derive_key(42, 7), 1, 3, 3, &other, 7)
         XCTAssertNotEqual(head, other, "a different step must give different noise")
+    }
+
+    /// The tail the certificate assumes. A 24-bit radius uniform never draws r = |(z0, z1)| beyond
+    /// sqrt(48 ln 2) = 5.77; rsck_gaussian refines the uniform to the 2^-40 grid below 2^-16.
+    /// Found by their Philox words, the refined pairs (about 32 of 2^21) must follow the refined
+    /// formula in double precision, and every other pair must equal the 24-bit generator's.
+    func testGaussianTailIsRefined() {
+        let key = rsck_derive_key(3, 1), blocks = 1 << 20, n = 4 * blocks
+        var z = [Float](repeating: 0, count: n), old = [Float](repeating: 0, count: n)
+        rsck_gaussian(key, 2, 5, 1, &z, n)
+        rsck_gaussian_24bit(key, 2, 5, 1, &old, n)
+        var refined = Set<Int>(), worst = 0.0, largest = 0.0
+        var r = [UInt32](repeating: 0, count: 4)
+        for b in 0..<blocks {
+            rsck_philox4x32_10([UInt32(b), 1, 5, 2], key, &r)
+            for pair in 0..<2 where r[2 * pair] < 0x10000 {
+                let (wu, wv) = (r[2 * pair], r[2 * pair + 1])
+                let u = Double((wu << 8 | wv & 0xFF) + 1) * 0x1p-40, v = Double(wv >> 8) * 0x1p-24 - 0.5
+                let radius = (-2 * log(u)).squareRoot(), angle = 2 * Double.pi * v
+                let e = 4 * b + 2 * pair
+                refined.insert(e)
+                largest = max(largest, radius)
+                worst = max(worst, abs(Double(z[e]) - radius * cos(angle)), abs(Double(z[e + 1]) - radius * sin(angle)))
+            }
+        }
+        XCTAssertGreaterThan(refined.count, 10)
+        XCTAssertLessThan(worst, 1e-5, "largest |float - double| over the refined pairs")
+        XCTAssertGreaterThan(largest, 4.71)
+        var same = true
+        for e in stride(from: 0, to: n, by: 2) where !refined.contains(e) { same = same && z[e] == old[e] && z[e + 1] == old[e + 1] }
+        XCTAssertTrue(same, "pairs outside the refined cells equal the 24-bit generator's")
+        let oldLargest = old.map { Double($0).magnitude }.max()!
+        XCTAssertLessThanOrEqual(oldLargest, (48 * log(2.0)).squareRoot() + 1e-4)
     }
 }

@@ -91,6 +91,12 @@ rsck_key rsck_derive_key(uint64_t seed, uint64_t stream);
 /* Standard normals for elements [0, n) of (pass, step) in phase: element i comes from counter
  * (i / 4, step, pass, phase), lane i % 4, through Box-Muller on lane pairs. Exposed for tests. */
 void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n);
+/* The generator of rsc <= 0.2.0 (the radius uniform on a 2^-24 grid only): rsck_gaussian with
+ * its tail refinement off. Not used by the library; for tests and for auditing old results. */
+void rsck_gaussian_24bit(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n);
+/* Gaussian mass per Box-Muller pair that rsck_gaussian does not draw: u >= 2^-40, so r never
+ * exceeds sqrt(80 ln 2) = 7.45 and P(R > that) = 2^-40 is missing. */
+#define RSCK_GAUSSIAN_TAIL_PER_PAIR 0x1p-40
 
 /* Bytes of scratch one thread needs for this net (64-byte aligned memory expected). */
 size_t rsck_scratch_size(const rsck_net *net);

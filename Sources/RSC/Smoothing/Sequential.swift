@@ -101,7 +101,8 @@ extension Model {
         let selected = argmax(selection)
         // The probabilities to certify, ascending: 1/2 (the class itself), then Phi(r / sigma_eff).
         let thresholds = Array(Set([0.5] + p.radii.map { Statistics.normalCDF($0 / sigmaEff) })).sorted()
-        var decision = SequentialDecision(schedule: p.schedule, thresholds: thresholds)
+        var decision = SequentialDecision(schedule: p.schedule, thresholds: thresholds,
+                                          tailMass: info.noiseTailMass)
         var votes = 0
         while let (from, to) = decision.nextBlock {
             let counts = try counter.count(.estimate, from: from, to: to) {
@@ -142,10 +143,19 @@ public struct SequentialDecision: Sendable {
     public private(set) var certified = 0
     public private(set) var open: Int
 
-    public init(schedule: [(passes: Int, alpha: Double)], thresholds: [Double]) {
+    /// The noise's missing Gaussian mass per pass (ModelInfo.noiseTailMass), subtracted from
+    /// every bound as in CERTIFY.
+    public let tailMass: Double
+
+    public init(schedule: [(passes: Int, alpha: Double)], thresholds: [Double], tailMass: Double = 0) {
         self.schedule = schedule
         self.thresholds = thresholds
+        self.tailMass = tailMass
         open = thresholds.count
+    }
+
+    private func bound(_ k: Int, _ n: Int, _ a: Double) -> Double {
+        Statistics.noiseAdjustedLower(Statistics.clopperPearsonLower(successes: k, trials: n, alpha: a), tailMass: tailMass)
     }
 
     /// Estimation passes counted so far.
@@ -161,8 +171,7 @@ public struct SequentialDecision: Sendable {
     public mutating func look(successes k: Int) {
         let (n, a) = schedule[looks]
         looks += 1
-        // As in CERTIFY: a bound that rounds to 1 (alpha within ~1e-16 of 1) stays below 1.
-        lower = max(lower, min(Statistics.clopperPearsonLower(successes: k, trials: n, alpha: a), 1.0.nextDown))
+        lower = max(lower, bound(k, n, a))
         while certified < open, thresholds[certified] <= lower { certified += 1 }
         guard certified < open else { return }
         guard looks < schedule.count else {  // nMax reached: what is left is not certified
@@ -175,7 +184,7 @@ public struct SequentialDecision: Sendable {
         var best = lower
         for (m, am) in schedule[looks...] {
             let projected = min(m, Int((Double(k) + Double(m - n) * u).rounded(.down)))
-            best = max(best, Statistics.clopperPearsonLower(successes: projected, trials: m, alpha: am))
+            best = max(best, bound(projected, m, am))
         }
         while open > certified, thresholds[open - 1] > best { open -= 1 }
     }

@@ -55,10 +55,8 @@ extension Model {
         let selected = argmax(selection)
         let estimation = try counter.count(.estimate, passes: p.n) { progress?((Double(p.n0) + Double($0)) / total) ?? true }
         let nA = estimation[selected]
-        // The bound is below 1 for any alpha < 1, but rounds to 1.0 when alpha is within ~1e-16 of 1
-        // and all n votes agree, and PhiInv(1) is an infinite radius. Rounding it down to the next
-        // double keeps it a valid lower bound and the radius finite.
-        let pA = min(Statistics.clopperPearsonLower(successes: nA, trials: p.n, alpha: p.alpha), 1.0.nextDown)
+        let pA = Statistics.noiseAdjustedLower(
+            Statistics.clopperPearsonLower(successes: nA, trials: p.n, alpha: p.alpha), tailMass: info.noiseTailMass)
         guard pA >= 0.5 else {
             return Certificate(label: nil, selected: selected, countSelected: nA, pALower: pA, radius: 0)
         }

@@ -40,6 +40,17 @@ extension Statistics {
         return min(1, pval)
     }
 
+    /// A lower bound on pA under the exact Gaussian from one under the noise rsc draws: the two
+    /// probabilities of any event differ by at most the total variation distance of the noises,
+    /// at most `tailMass` per pass (ModelInfo.noiseTailMass). One ulp lower than the rounded
+    /// difference, so the subtraction never rounds the bound up; kept below 1 (a bound that rounds
+    /// to 1 when alpha is within ~1e-16 of 1 would give an infinite radius) and at least 0.
+    public static func noiseAdjustedLower(_ lower: Double, tailMass: Double) -> Double {
+        guard lower > 0 else { return lower }
+        let v = tailMass > 0 ? (lower - tailMass).nextDown : lower
+        return max(0, min(v, 1.0.nextDown))
+    }
+
     /// One-sided (1 - alpha) Clopper-Pearson lower confidence bound on a binomial proportion:
     /// 0 when k == 0, else the alpha-quantile of Beta(k, n - k + 1)
     /// (= statsmodels proportion_confint(k, n, alpha=2*alpha, method="beta")[0], as in Cohen et al.).

@@ -30,6 +30,7 @@ class ModelInfo(ctypes.Structure):
         ("scratch_bytes", ctypes.c_uint64),
         ("work_per_pass", ctypes.c_uint64),
         ("plan_bytes", ctypes.c_uint64),
+        ("noise_tail_mass", ctypes.c_double),
     ]
 
 

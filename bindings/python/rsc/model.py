@@ -38,6 +38,7 @@ class ModelInfo:
     scratch_bytes: int = 0  # kernel scratch memory per thread of a call
     work_per_pass: int = 0  # operations of one pass (MACs, pooling, neuron updates, T steps)
     plan_bytes: int = 0  # memory of the loaded network
+    noise_tail_mass: float = 0.0  # Gaussian mass per pass the noise does not draw (subtracted from pA)
 
     @property
     def input_len(self) -> int:
@@ -251,7 +252,7 @@ class Model:
             class_names=tuple(raw.class_names[k].decode() for k in range(raw.num_classes)),
             num_layers=raw.num_layers, format_version=raw.format_version,
             scratch_bytes=raw.scratch_bytes, work_per_pass=raw.work_per_pass,
-            plan_bytes=raw.plan_bytes)
+            plan_bytes=raw.plan_bytes, noise_tail_mass=raw.noise_tail_mass)
 
     def close(self) -> None:
         if getattr(self, "_lock", None) is None:  # __init__ failed before there was a handle
