@@ -13,7 +13,8 @@ load/     valid models (the fixtures of Tests/Fixtures, v1 chains and v2 graphs,
           (rule-*: no weighted layer, a neuron on the logits, K mismatch, pooled counts or maps
           or weights beyond the limits; v2: currents read twice, cycles, unused nodes, adds of
           mismatched shapes or counts, residual sums beyond fixed point...), written without the
-          writer's validation; near-graph-*: one field of a v2 node record at a time.
+          writer's validation; near-graph-*: one field of a v2 node record at a time; limit-*:
+          valid models just below the work and scratch limits.
 certify/  inputs for fuzz/fuzz_certify.c (layout in its header comment): each fixture model with
           each call, valid arguments, and a few with NaN, infinity and huge input values.
 """
@@ -301,6 +302,33 @@ def structural() -> dict[str, bytes]:
     return out
 
 
+def near_limits() -> dict[str, bytes]:
+    """Valid models just below the work and scratch limits (docs/reliability.md, section 6): one
+    more pool, a larger window or map, a longer T, which rscm_mutator.h's operations make, takes
+    them over it, so the fuzzer meets those limits from the valid side."""
+    rng = np.random.default_rng(11)
+    # (1, 256, 256), T = 16: two shape-keeping 63 x 63 average pools, about 8.3e9 of the 2^33
+    # operations per pass.
+    work = rf.build_model((1, 256, 256), [
+        ("avgpool2d", 63, {"stride": 1, "padding": 31}),
+        ("avgpool2d", 63, {"stride": 1, "padding": 31}),
+        ("conv2d", rng.standard_normal((2, 1, 1, 1)), None, {"neuron": "lif"}),
+        ("avgpool2d", 64),
+        ("flatten",),
+        ("linear", rng.standard_normal((2, 32)), None),
+    ], time_steps=16, coding="gaussian", sigma=0.5, name="near the work limit")
+    # (6, 1024, 1024) analog maps of 24 MiB each: 220 of the 256 MiB of scratch per thread.
+    scratch = rf.build_model((6, 1024, 1024), [
+        ("avgpool2d", 3, {"stride": 1, "padding": 1}),
+        ("avgpool2d", 3, {"stride": 1, "padding": 1}),
+        ("conv2d", rng.standard_normal((2, 6, 1, 1)), None, {"neuron": "if"}),
+        ("avgpool2d", 64),
+        ("flatten",),
+        ("linear", rng.standard_normal((2, 512)), None),
+    ], time_steps=1, coding="gaussian", sigma=0.5, name="near the scratch limit")
+    return {"work": rf.to_bytes(work), "scratch": rf.to_bytes(scratch)}
+
+
 def corpus() -> dict[str, bytes]:
     fixtures = {p.stem: p.read_bytes() for p in sorted(FIXTURES.glob("*.rscm"))}
     files: dict[str, bytes] = {}
@@ -308,6 +336,8 @@ def corpus() -> dict[str, bytes]:
         files[f"load/fixture-{name}.rscm"] = data
     for name, data in small_models().items():
         files[f"load/valid-{name}.rscm"] = data
+    for name, data in near_limits().items():
+        files[f"load/limit-{name}.rscm"] = data
     for name, data in near_valid({**fixtures, **small_models()}).items():
         files[f"load/near-{name}.rscm"] = data
     for name, data in structural().items():

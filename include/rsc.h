@@ -122,7 +122,7 @@ struct rsc_model_info {
     /* Since 0.3.0. */
     double noise_tail_mass;     /* Gaussian mass per pass the noise generator does not draw: a
                                    bound on the total variation distance from exact Gaussian
-                                   noise, subtracted from pa_lower (docs/kernel.md, "Noise")    */
+                                   noise, subtracted from pa_lower (docs/kernel.md, "Noise tail") */
 };
 
 typedef struct rsc_predict_params {
