@@ -143,7 +143,7 @@ static size_t mut_structural(uint8_t *d, size_t size, size_t max_size, uint64_t 
         const uint64_t off = mut_rd64(rec + (mut_next(rng) & 1 ? 88 : 96));
         static const uint32_t floats[] = {0x7F7FFFFFu, 0x7F000000u, 0x5F000000u, 0x7F800000u, 0x7FC00000u,
                                           0x00000001u, 0xFF7FFFFFu};
-        if (!off || off + 4 > size) return 0;
+        if (!off || off > size - 4) return 0;  /* size >= 128 here; off + 4 could wrap */
         mut_wr32(d + off, floats[mut_next(rng) % (sizeof floats / sizeof *floats)]);
         return size;
     }
