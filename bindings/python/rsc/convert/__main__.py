@@ -5,8 +5,9 @@
     python3 -m rsc.convert spikingjelly net.pt --out net.rscm --input-shape 1 28 28 --time-steps 4 \
         [--state-dict weights.pt] [--coding gaussian --sigma 0.25]   # net.pt: torch.save(net)
 
-Prints the layers and the int8 quantization error per layer; exits 1 with a message naming the
-module or node when the network cannot be converted. The written file is loaded once with the
+Prints the layers and the int8 quantization error per layer. On an error (a missing or unreadable
+file, a network that cannot be converted) it prints one line `error: what; how to fix` naming the
+file, module or node, and exits 1; usage errors exit 2. The written file is loaded once with the
 runtime (when librsc.so is found), which can refuse a valid file it cannot run exactly; such a
 file is removed again and the command fails with the runtime's reason.
 """
@@ -57,6 +58,12 @@ def _runtime_check(path: str) -> tuple[bool, str]:
     except RSCError as e:
         return False, f"the runtime refuses the converted model: {e}"
     return True, "loads in librsc"
+
+
+def _error(what: str, fix: str = "") -> int:
+    """One line on stderr and exit status 1 (argparse's usage errors: 2)."""
+    print(f"error: {what}" + (f"; {fix}" if fix else ""), file=sys.stderr)
+    return 1
 
 
 def main(argv=None) -> int:
@@ -116,13 +123,15 @@ def main(argv=None) -> int:
                                              reset=a.reset, spike=a.spike)
         rf.write_model(model, a.out)
     except (ConversionError, rf.FormatError) as e:
-        print(f"rsc.convert: {e}", file=sys.stderr)
-        return 1
+        return _error(str(e))
+    except FileNotFoundError as e:
+        return _error(f"{e.filename}: no such file or directory", "check the path")
+    except OSError as e:  # e.g. --out in a directory that is not there
+        return _error(f"{e.filename}: {e.strerror}" if e.filename else str(e))
     ok, note = _runtime_check(a.out)
     if not ok:
         os.remove(a.out)
-        print(f"rsc.convert: {note}", file=sys.stderr)
-        return 1
+        return _error(note)
     print(_summary(model))
     print(format_report(report))
     print(f"wrote {a.out} ({note})")

@@ -48,6 +48,7 @@ step) cannot be run by rsc and is always refused.
 
 from __future__ import annotations
 
+import errno
 import os
 import weakref
 from dataclasses import dataclass
@@ -106,12 +107,30 @@ def _field(name: str, node, field: str):
 def read_graph(path: str | os.PathLike):
     """A NIR graph from a `.nir` file (nir.read). Remembers which IF / LIF nodes the file stores
     without `v_reset` (written by nir <= 1.0.4, e.g. from Sinabs), which nir >= 1.0.5 fills in
-    as 0 on reading: `convert_graph` then asks for the reset and spike semantics."""
+    as 0 on reading: `convert_graph` then asks for the reset and spike semantics.
+
+    A missing file is a FileNotFoundError; a file that is not a whole NIR graph (not HDF5, cut
+    short, or missing what nir.write stores) a ConversionError saying which."""
     import nir
-    graph = nir.read(str(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    try:
+        graph = nir.read(str(path))
+        unstated = _file_nodes_without_v_reset(path)
+    except OSError as e:  # h5py: not HDF5, or an HDF5 file cut short
+        if "truncated" in str(e):
+            raise ConversionError(f"{path}: a truncated NIR file ({e}); write it again with "
+                                  "nir.write") from None
+        raise ConversionError(f"{path}: not a NIR file ({e}); give a .nir file written by "
+                              "nir.write") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        # HDF5 without the groups and fields nir.write stores: nir's error names only the key.
+        what = f"no {e} entry" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise ConversionError(f"{path}: not a complete NIR graph ({what}; a half-written "
+                              "file?); write it again with nir.write") from None
     key = id(graph)
     _UNSTATED_IN_FILE[key] = (weakref.ref(graph, lambda _, k=key: _UNSTATED_IN_FILE.pop(k, None)),
-                              _file_nodes_without_v_reset(path))
+                              unstated)
     return graph
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import pickle
 import sys
 import types
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def load_network(spec: str, state_dict: str | None = None):
     else:
         try:
             net = torch.load(spec, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError, ValueError) as e:
+        except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError) as e:
             raise ConversionError(f"{spec}: cannot load a network: {e}") from None
     if not isinstance(net, torch.nn.Module):
         raise ConversionError(f"{spec}: gives a {type(net).__name__}, not a torch.nn.Module")
@@ -133,7 +134,7 @@ def load_network(spec: str, state_dict: str | None = None):
         try:
             sd = torch.load(state_dict, map_location="cpu", weights_only=True)
             net.load_state_dict(sd)
-        except (OSError, RuntimeError, EOFError, ValueError, KeyError) as e:
+        except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError, KeyError) as e:
             raise ConversionError(f"{state_dict}: cannot load the weights: {e}") from None
     return net.eval()
 

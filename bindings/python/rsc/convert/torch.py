@@ -27,7 +27,9 @@ report gives that error per layer.
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 from typing import Sequence
 
 import numpy as np
@@ -223,12 +225,21 @@ def write(model: rf.Model, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike):
-    """An rsc.nn.RSCNet from a checkpoint written by `rsc.train --checkpoint` (eval mode)."""
+    """An rsc.nn.RSCNet from a checkpoint written by `rsc.train --checkpoint` (eval mode). A
+    missing file is a FileNotFoundError, another file a ConversionError."""
     import torch
     from .. import nn as rnn
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    net = rnn.RSCNet(**ck["config"])
-    net.load_state_dict(ck["state_dict"])
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        net = rnn.RSCNet(**ck["config"])
+        net.load_state_dict(ck["state_dict"])
+    except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError, KeyError,
+            TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""  # torch's run to pages
+        raise ConversionError(f"{path}: not a checkpoint of `rsc.train --checkpoint` "
+                              f"({type(e).__name__}: {first}); give a file it wrote") from None
     net.eval()
     return net
 
