@@ -45,10 +45,12 @@ import time
 import uuid
 from concurrent.futures import CancelledError
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, NoReturn, Optional, Sequence, Union
 
 import numpy as np
 
+from ._args import require, smoothing
+from .data import load_array, load_images, load_labels
 from .errors import RSCError
 from .model import (TSV_HEADERS, Certificate, Model, Prediction, _input_rows, _labels,
                     _progress_bar, _radii)
@@ -62,7 +64,27 @@ META_SUFFIX = ".rsc.json"
 META_FORMAT = "rsc-distributed-run/1"
 log = logging.getLogger("rsc.distributed")
 
-__all__ = ["certify_dataset", "predict_dataset", "read_tsv", "HEADERS"]
+__all__ = ["certify_dataset", "predict_dataset", "read_tsv", "load_array", "HEADERS",
+           "ResumeError", "SchedulerUnreachableError"]
+
+
+class ResumeError(ValueError):
+    """An existing TSV does not continue this run. `what` says why; the message adds the fix
+    (the command line names its own option for it)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what}; remove it or pass resume=False to start over")
+        self.what = what
+
+
+class SchedulerUnreachableError(ConnectionError):
+    """No Dask scheduler answered at `address` within `timeout` seconds."""
+
+    def __init__(self, address: str, timeout: float):
+        super().__init__(f"cannot reach the Dask scheduler at {address} within {timeout:g} s; "
+                         "check the address and that the scheduler is running, or pass a longer "
+                         "connect_timeout")
+        self.address, self.timeout = address, timeout
 
 
 # ---- worker side --------------------------------------------------------------------------------
@@ -191,40 +213,48 @@ def _resume(tsv: Path, kind: str, meta: dict, labels: Optional[np.ndarray], firs
         return 0
     meta_path = tsv.with_name(tsv.name + META_SUFFIX)
     if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
+        try:
+            old = json.loads(meta_path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:  # a run record cut short, or another file
+            raise ResumeError(f"{meta_path} is not a record of an rsc run ({e})") from None
+        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k)) \
+            if isinstance(old, dict) else ["the whole record"]
         if diff:
-            raise ValueError(f"{tsv} was written by a different run ({', '.join(diff)} differ; see "
-                             f"{meta_path}): remove it or pass resume=False to start over")
+            raise ResumeError(f"{tsv} was written by a different run ({', '.join(diff)} differ; "
+                              f"see {meta_path})")
     raw = tsv.read_bytes()
     keep = raw.rfind(b"\n") + 1  # drop a line cut short by a crash
-    lines = raw[:keep].decode("utf-8").splitlines()
+    try:
+        lines = raw[:keep].decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ResumeError(f"{tsv} is not a text file") from None
     if not lines:
         return -1  # nothing usable: start afresh (the caller rewrites the header)
     if lines[0] != HEADERS[kind]:
-        raise ValueError(f"{tsv}: header {lines[0]!r} is not that of an rsc {kind} TSV "
-                         f"({HEADERS[kind]!r}); remove it or pass resume=False")
+        raise ResumeError(f"{tsv}: header {lines[0]!r} is not that of an rsc {kind} TSV "
+                          f"({HEADERS[kind]!r})")
     ncols = len(HEADERS[kind].split("\t"))
     rows = lines[1:]
     if len(rows) > count:
-        raise ValueError(f"{tsv} has {len(rows)} rows, more than the {count} inputs of this run")
+        raise ResumeError(f"{tsv} has {len(rows)} rows, more than the {count} inputs of this run")
     for k, row in enumerate(rows):
         cols = row.split("\t")
         where = f"{tsv}, line {k + 2}"
         if len(cols) != ncols:
-            raise ValueError(f"{where}: {len(cols)} columns, expected {ncols}")
+            raise ResumeError(f"{where}: {len(cols)} columns, expected {ncols}")
         try:
             idx, label, pred = int(cols[0]), int(cols[1]), int(cols[2])
         except ValueError:
-            raise ValueError(f"{where}: not a result row: {row!r}") from None
+            raise ResumeError(f"{where}: not a result row: {row!r}") from None
         if idx != first_stream + k:
-            raise ValueError(f"{where}: idx {idx}, expected {first_stream + k}: the file is not a "
-                             f"prefix of this run's rows (first_stream {first_stream})")
+            raise ResumeError(f"{where}: idx {idx}, expected {first_stream + k}: the file is not "
+                              f"a prefix of this run's rows (first_stream {first_stream})")
         expected = int(labels[k]) if labels is not None else -1
         if label != expected:
-            raise ValueError(f"{where}: label {label}, but this run's label for idx {idx} is {expected}")
+            raise ResumeError(f"{where}: label {label}, but this run's label for idx {idx} is "
+                              f"{expected}")
         if pred < -1:
-            raise ValueError(f"{where}: invalid prediction {pred}")
+            raise ResumeError(f"{where}: invalid prediction {pred}")
     if keep != len(raw):
         with open(tsv, "r+b") as f:
             f.truncate(keep)
@@ -253,15 +283,22 @@ def _is_worker_loss(exc: BaseException) -> bool:
     return isinstance(exc, KilledWorker)
 
 
-def _open_client(client, scheduler_address):
+def _open_client(client, scheduler_address, connect_timeout: Optional[float]):
     """(client, whether we own it)."""
     if client is not None:
         if scheduler_address is not None:
             raise ValueError("pass client or scheduler_address, not both")
         return client, False
+    import dask
     from distributed import Client, default_client
     if scheduler_address is not None:
-        return Client(scheduler_address), True
+        if connect_timeout is None:
+            connect_timeout = dask.utils.parse_timedelta(
+                dask.config.get("distributed.comm.timeouts.connect"), "s")
+        try:
+            return Client(scheduler_address, timeout=connect_timeout), True
+        except OSError:  # Dask retries a refused connection until the timeout, then says so
+            raise SchedulerUnreachableError(scheduler_address, connect_timeout) from None
     try:
         return default_client(), False
     except ValueError:
@@ -271,7 +308,8 @@ def _open_client(client, scheduler_address):
 
 def _run(kind: str, model: ModelSource, images, labels, *, client, scheduler_address,
          chunk_size: Optional[int], params: dict, first_stream: int, tsv, progress: bool,
-         threads: int, resume: bool, fsync: bool, max_resubmits: int, max_in_flight: Optional[int]):
+         threads: int, resume: bool, fsync: bool, max_resubmits: int, max_in_flight: Optional[int],
+         connect_timeout: Optional[float]):
     try:
         import distributed  # noqa: F401
     except ImportError:
@@ -283,6 +321,8 @@ def _run(kind: str, model: ModelSource, images, labels, *, client, scheduler_add
         raise ValueError(f"threads is {threads}, it must be >= 0 (0: automatic)")
     if first_stream < 0:
         raise ValueError(f"first_stream is {first_stream}, it must be >= 0")
+    if connect_timeout is not None and not connect_timeout > 0:
+        raise ValueError(f"connect_timeout is {connect_timeout}, it must be > 0 seconds")
     data, digest = _model_source(model)
     info = _local_info(data, model)
     xs, labels = _dataset(images, labels, info)
@@ -316,7 +356,7 @@ def _run(kind: str, model: ModelSource, images, labels, *, client, scheduler_add
     try:
         if done == count:
             return results
-        client, own = _open_client(client, scheduler_address)
+        client, own = _open_client(client, scheduler_address, connect_timeout)
         host_threads = _host_threads(client)
         total_threads = max(1, sum(host_threads.values()))
         if chunk_size is None:  # about 4 chunks per Dask thread, at most 64 images each
@@ -414,20 +454,24 @@ def certify_dataset(model: ModelSource, images, labels=None, *, client=None,
                     progress: bool = True, threads: int = 0, resume: bool = True,
                     fsync: bool = True, max_resubmits: int = 3,
                     max_in_flight: Optional[int] = None,
-                    radii: Optional[Sequence[float]] = None) -> list[Optional[Certificate]]:
-    """CERTIFY every row of images (N, ...) on a Dask cluster; image i uses noise stream
-    first_stream + i, so each certificate equals ``Model.certify_batch``'s with the same seed.
+                    radii: Optional[Sequence[float]] = None,
+                    connect_timeout: Optional[float] = None) -> list[Optional[Certificate]]:
+    """CERTIFY every image of images ((N, C, H, W) or (N, d), values as in ``Model.certify``) on
+    a Dask cluster; image i uses noise stream first_stream + i, so each certificate equals
+    ``Model.certify_batch``'s with the same seed.
 
     model: an .rscm path (read here) or its bytes; sent to the cluster once.
     client / scheduler_address: a ``distributed.Client``, or the scheduler's address (a client is
         opened and closed here); neither: the current default client.
+    connect_timeout: seconds to wait for the scheduler at scheduler_address (default: Dask's
+        distributed.comm.timeouts.connect, 30 s); then SchedulerUnreachableError.
     chunk_size: images per task (default: about 4 tasks per Dask thread, at most 64 images).
     threads: rsc threads per task; 0 = the worker host's CPUs divided among its Dask threads.
     tsv: write Cohen et al.'s TSV (``idx label predict radius correct time``) in input order as
         chunks finish, plus ``<tsv>.rsc.json`` (the run's parameters and hashes). With resume (the
         default) an existing TSV of the same run is continued: its rows are skipped and their
-        entries in the returned list are None (``read_tsv`` reads them back); resume=False
-        overwrites it.
+        entries in the returned list are None (``read_tsv`` reads them back); a TSV of another
+        run is a ResumeError; resume=False overwrites it.
     max_resubmits: times a chunk is submitted again after Dask gives up on it (KilledWorker).
     max_in_flight: chunks submitted at a time (default: 2 per Dask thread, at least 4).
     radii: sequential certification at these radii (``Model.certify(..., radii=...)``, n is
@@ -442,7 +486,8 @@ def certify_dataset(model: ModelSource, images, labels=None, *, client=None,
                 client=client, scheduler_address=scheduler_address,
                 chunk_size=chunk_size, params=params,
                 first_stream=int(first_stream), tsv=tsv, progress=progress, threads=int(threads),
-                resume=resume, fsync=fsync, max_resubmits=max_resubmits, max_in_flight=max_in_flight)
+                resume=resume, fsync=fsync, max_resubmits=max_resubmits, max_in_flight=max_in_flight,
+                connect_timeout=connect_timeout)
 
 
 def predict_dataset(model: ModelSource, images, labels=None, *, client=None,
@@ -450,15 +495,16 @@ def predict_dataset(model: ModelSource, images, labels=None, *, client=None,
                     n: int = 100_000, alpha: float = 0.001, seed: int = 0, first_stream: int = 0,
                     tsv: Optional[Union[str, os.PathLike]] = None, progress: bool = True,
                     threads: int = 0, resume: bool = True, fsync: bool = True,
-                    max_resubmits: int = 3,
-                    max_in_flight: Optional[int] = None) -> list[Optional[Prediction]]:
-    """PREDICT every row of images (N, ...) on a Dask cluster, equal to ``Model.predict_batch``
+                    max_resubmits: int = 3, max_in_flight: Optional[int] = None,
+                    connect_timeout: Optional[float] = None) -> list[Optional[Prediction]]:
+    """PREDICT every image of images ((N, C, H, W) or (N, d)) on a Dask cluster, equal to ``Model.predict_batch``
     with the same seed; TSV columns ``idx label predict correct time``. Options as in
     certify_dataset."""
     return _run("predict", model, images, labels, client=client, scheduler_address=scheduler_address,
                 chunk_size=chunk_size, params=dict(n=int(n), alpha=float(alpha), seed=int(seed)),
                 first_stream=int(first_stream), tsv=tsv, progress=progress, threads=int(threads),
-                resume=resume, fsync=fsync, max_resubmits=max_resubmits, max_in_flight=max_in_flight)
+                resume=resume, fsync=fsync, max_resubmits=max_resubmits, max_in_flight=max_in_flight,
+                connect_timeout=connect_timeout)
 
 
 def read_tsv(path: Union[str, os.PathLike]) -> dict[str, np.ndarray]:
@@ -492,42 +538,65 @@ def _seconds(text: str) -> float:
 
 # ---- command line -------------------------------------------------------------------------------
 
-def _idx_array(path: Path) -> np.ndarray:
-    import gzip
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an idx file")
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if raw[2] not in dtypes:
-        raise ValueError(f"{path}: unknown idx type 0x{raw[2]:02x}")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim))
-    data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim, count=int(np.prod(shape)))
-    return data.reshape(shape).astype(data.dtype.newbyteorder("="))
+def _fail(what: str, fix: str = "") -> NoReturn:
+    """How the command line ends on an error that is not a usage error (argparse's, status 2):
+    one line `error: what; fix` on stderr and status 1, as rsc-cli."""
+    print(f"error: {what}" + (f"; {fix}" if fix else ""), file=sys.stderr)
+    sys.exit(1)
 
 
-def load_array(path: Union[str, os.PathLike], scale_uint8: bool = True) -> np.ndarray:
-    """An .npy or MNIST idx (.gz) file as rsc-cli reads it: uint8 images scaled by 1/255."""
-    path = Path(path)
-    a = np.load(path) if path.suffix == ".npy" else _idx_array(path)
-    if scale_uint8 and a.dtype == np.uint8:
-        return a.astype(np.float32) / np.float32(255)
-    return a
+def _os_text(e: OSError) -> str:
+    return f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+
+
+def _command_line_inputs(a) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Images (N, d) and labels of the command line's files, checked as rsc-cli checks them (a
+    sample is any shape of d values, taken in C order), before a cluster starts."""
+    def read(fn, path: str, what: str):
+        try:
+            return fn(path)
+        except OSError as e:
+            _fail(_os_text(e), f"check the path of {what}")
+        except ValueError as e:
+            _fail(str(e), f"give an .npy or idx file (optionally gzipped) of {what}")
+    images = read(load_images, a.images, "the N inputs")
+    labels = read(load_labels, a.labels, "the N integer labels") if a.labels else None
+    try:
+        data, _ = _model_source(a.model)
+        info = _local_info(data, a.model)
+    except OSError as e:
+        _fail(_os_text(e), "check the path of the .rscm model")
+    except RSCError as e:
+        _fail(str(e), "give an .rscm model file")
+    per = int(np.prod(images.shape[1:]))
+    if info is not None and per != info.input_len:
+        _fail(f"{a.images}: samples have shape {images.shape[1:]} ({per} values), the model takes "
+              f"{info.input_shape} = {info.input_len}", "give images of the model's input size")
+    images = images.reshape(len(images), per)
+    try:
+        _dataset(images, labels, info)  # the checks _run makes
+    except ValueError as e:
+        _fail(str(e), "give the labels of these images")
+    return images, labels
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line; exit status 0, 1 (an error: one line on stderr) or 2 (a usage error)."""
     p = argparse.ArgumentParser(prog="python3 -m rsc.distributed",
                                 description="Certify or predict a data set on a Dask cluster; "
                                             "writes Cohen et al.'s TSV in input order.")
     p.add_argument("command", choices=["certify", "predict"])
     p.add_argument("model", help=".rscm file (sent to the workers; they need no copy)")
-    p.add_argument("images", help=".npy or idx(.gz): N inputs (uint8 is scaled by 1/255)")
-    p.add_argument("--labels", help=".npy or idx(.gz) of N labels")
+    p.add_argument("images", help=".npy or idx, optionally gzipped: N inputs of the model's d "
+                                  "values each (uint8 is scaled by 1/255)")
+    p.add_argument("--labels", help=".npy or idx, optionally gzipped: N integer labels")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDR",
                        help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
     where.add_argument("--local-workers", type=int, metavar="K",
                        help="start a LocalCluster of K worker processes here instead")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the --scheduler to answer (default 10)")
     p.add_argument("--tsv", help="output TSV (default: stdout, no resume)")
     p.add_argument("--n0", type=int, default=100)
     p.add_argument("--n", type=int, default=100_000,
@@ -546,8 +615,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--no-resume", action="store_true", help="overwrite an existing --tsv")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    if not a.scheduler and not a.local_workers:
+    if not a.scheduler and a.local_workers is None:
         p.error("give --scheduler ADDR (a running Dask scheduler) or --local-workers K")
+    require(p, smoothing(a, "n0", "n") + [
+        (a.local_workers is None or a.local_workers >= 1,
+         f"--local-workers must be >= 1, got {a.local_workers}"),
+        (a.chunk_size is None or a.chunk_size >= 1, f"--chunk-size must be >= 1, got {a.chunk_size}"),
+        (a.connect_timeout > 0, f"--connect-timeout must be > 0 seconds, got {a.connect_timeout}")])
     try:
         radii = [float(v) for v in a.radii.split(",")]
     except ValueError:
@@ -556,14 +630,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p.error(f"--radii: {a.radii!r}: radii must be finite and >= 0")
     if a.sequential and a.command != "certify":
         p.error("--sequential is an option of certify")
-    # Every input checked here, before a cluster starts: one line per error, no traceback.
-    try:
-        images = load_array(a.images)
-        labels = load_array(a.labels, scale_uint8=False) if a.labels else None
-        data, _ = _model_source(a.model)
-        _dataset(images, labels, _local_info(data, a.model))  # the checks _run makes
-    except (OSError, ValueError, RSCError) as e:
-        p.exit(1, f"{p.prog}: {e}\n")
+    images, labels = _command_line_inputs(a)
     stop = len(images) if a.count is None else min(len(images), a.start + a.count)
     if not 0 <= a.start < stop:
         p.error(f"--start {a.start} / --count {a.count}: no inputs among {len(images)}")
@@ -586,7 +653,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         common = dict(client=client, scheduler_address=a.scheduler, chunk_size=a.chunk_size,
                       seed=a.seed, n=a.n, alpha=a.alpha, first_stream=a.start, tsv=tsv,
                       progress=not a.no_progress, threads=a.threads,
-                      resume=not a.no_resume and tmp is None)
+                      resume=not a.no_resume and tmp is None, connect_timeout=a.connect_timeout)
         t0 = time.perf_counter()
         if a.command == "certify":
             got = certify_dataset(a.model, images, labels, n0=a.n0,
@@ -610,6 +677,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     msg += f"\n  certified accuracy at radius {r:.2f}: " \
                            f"{np.mean((cols['correct'] == 1) & (cols['radius'] >= r)):.3f}"
         print(msg, file=sys.stderr)
+    except ResumeError as e:
+        _fail(e.what, "remove it or pass --no-resume to start over")
+    except SchedulerUnreachableError as e:
+        _fail(f"cannot reach the Dask scheduler at {e.address} within {e.timeout:g} s",
+              "check --scheduler ADDR and that the scheduler is running there, or give a longer "
+              "--connect-timeout")
+    except (RSCError, OSError, ValueError) as e:  # the library's or the system's: it names them
+        _fail(_os_text(e) if isinstance(e, OSError) else str(e))
     finally:
         if tmp is not None:
             for q in (tsv, tsv + META_SUFFIX):

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _native
+from .data import input_floats
 from .errors import InputSizeError, InvalidArgumentError, from_status
 
 CODINGS = {0: "direct", 1: "gaussian", 2: "gaussian-shared", 3: "poisson"}
@@ -99,14 +101,36 @@ class SequentialCertificate(Certificate):
         return self.n
 
 
-def _input_rows(xs, info: Optional[ModelInfo]) -> np.ndarray:
-    """A data set as contiguous float32 rows (N, d); a wrong shape is the InputSizeError that
-    Model.certify gives for a wrong input (info None: any d)."""
-    xs = np.asarray(xs, dtype=np.float32)
-    if xs.ndim < 2 or (info is not None and int(np.prod(xs.shape[1:])) != info.input_len):
-        want = "" if info is None else \
-            f" with {info.input_len} values each (input shape {info.input_shape})"
-        raise InputSizeError(f"expected an (N, ...) array of inputs{want}, got shape {xs.shape}",
+def _values(shape: tuple) -> str:
+    n = int(np.prod(shape, dtype=np.int64))
+    return f"{n} value{'s' if n != 1 else ''}"
+
+
+def _input(x: ArrayLike, info: ModelInfo) -> np.ndarray:
+    """One input, (C, H, W) or (d,), as contiguous float32 (d,) by rsc.data's dtype rule. Other
+    shapes are refused even with d values: a (28, 28, 1) image is not the (1, 28, 28) one."""
+    a = input_floats(x)
+    if a.shape not in (info.input_shape, (info.input_len,)):
+        raise InputSizeError(f"expected one input of shape {info.input_shape} or "
+                             f"({info.input_len},) ({_values(info.input_shape)}), got shape "
+                             f"{a.shape} ({_values(a.shape)})", InputSizeError.status)
+    return np.ascontiguousarray(a.reshape(-1))
+
+
+def _input_rows(xs: ArrayLike, info: Optional[ModelInfo]) -> np.ndarray:
+    """A data set, (N, C, H, W) or (N, d), as contiguous float32 rows (N, d) by rsc.data's dtype
+    rule; another shape is an InputSizeError naming both (info None: any (N, ...), the shape is
+    checked where the model is)."""
+    xs = input_floats(xs)
+    if info is None:
+        ok = xs.ndim >= 2
+        want = "(N, ...)"
+    else:
+        ok = xs.shape[1:] in (info.input_shape, (info.input_len,))
+        want = f"(N, {', '.join(map(str, info.input_shape))}) or (N, {info.input_len})"
+    if not ok:
+        each = "" if info is None else f" ({_values(info.input_shape)} each)"
+        raise InputSizeError(f"expected inputs of shape {want}{each}, got shape {xs.shape}",
                              InputSizeError.status)
     # An empty data set is (0, d): reshape(0, -1) cannot infer d from no elements.
     return np.ascontiguousarray(xs.reshape(len(xs), int(np.prod(xs.shape[1:]))))
@@ -294,28 +318,44 @@ class Model:
             return (_from_memory, (self._data, self._max_work))
         return (_from_path, (self.path, self._max_work))
 
-    @staticmethod
-    def _floats(x) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(-1))
+    def __repr__(self) -> str:
+        i = getattr(self, "info", None)
+        if i is None:  # __init__ failed
+            return "<rsc.Model (not loaded)>"
+        where = f", path {self.path!r}" if self.path is not None else ", from memory"
+        return (f"<rsc.Model {i.name!r}, format {i.format_version}: input {i.input_shape}, "
+                f"{i.num_classes} classes, T = {i.time_steps}, coding {i.coding}, sigma {i.sigma:g}"
+                f"{where}{', closed' if self._closed else ''}>")
 
-    def forward(self, inputs) -> np.ndarray:
-        """The base SNN on per-step inputs of shape (T, ...) with T*d values; returns the
-        T-averaged logits (float32, shape (K,))."""
-        u = self._floats(inputs)
+    def forward(self, inputs: ArrayLike) -> np.ndarray:
+        """The base SNN on per-step inputs of shape (T, C, H, W), (T, d) or (T * d,) as rsc_forward
+        takes them, T the model's time steps (values by rsc.data's dtype rule, uint8 / 255);
+        returns the T-averaged logits (float32, shape (K,))."""
+        i = self.info
+        t, d = i.time_steps, i.input_len
+        u = input_floats(inputs)
+        if u.shape not in ((t,) + i.input_shape, (t, d), (t * d,)):
+            raise InputSizeError(f"forward takes T x d inputs of shape {(t,) + i.input_shape}, "
+                                 f"{(t, d)} or ({t * d},) (T = {t} steps of "
+                                 f"{_values(i.input_shape)}), got shape {u.shape}",
+                                 InputSizeError.status)
+        u = np.ascontiguousarray(u.reshape(-1))
         logits = np.zeros(self.info.num_classes, dtype=np.float32)
         with self._use() as h:
             _check(self._lib.rsc_forward(h, u.ctypes.data_as(_native._f32p), u.size,
                                          logits.ctypes.data_as(_native._f32p), logits.size))
         return logits
 
-    def predict(self, x, n: int = 100_000, alpha: float = 0.001, seed: int = 0, stream: int = 0,
-                threads: int = 0, progress: Optional[Callable[[float], bool]] = None) -> Prediction:
-        """Smoothed prediction of one input (d values); label -1 means abstain.
+    def predict(self, x: ArrayLike, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
+                stream: int = 0, threads: int = 0,
+                progress: Optional[Callable[[float], bool]] = None) -> Prediction:
+        """Smoothed prediction of one input, shape (C, H, W) or (d,) (values by rsc.data's dtype
+        rule: uint8 is scaled by 1/255); label -1 means abstain.
 
         threads: 0 = the library default (`set_num_threads`); results do not depend on it.
         progress(done), done in [0, 1], runs between chunks of passes on this thread: a false
         result cancels (CancelledError), None continues, an exception it raises propagates."""
-        xs = self._floats(x)
+        xs = _input(x, self.info)
         counts = np.zeros(self.info.num_classes, dtype=np.uint64)
         p = self._lib.rsc_predict_default_params()
         p.n, p.alpha = _int("n", n, _U64), alpha
@@ -333,12 +373,12 @@ class Model:
         return Prediction(out.label, out.top, out.runner_up, out.count_top, out.count_runner_up,
                           out.p_value, counts.astype(np.int64))
 
-    def certify(self, x, n0: int = 100, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
-                stream: int = 0, threads: int = 0,
+    def certify(self, x: ArrayLike, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
+                seed: int = 0, stream: int = 0, threads: int = 0,
                 progress: Optional[Callable[[float], bool]] = None,
-                radii=None) -> Certificate:
-        """Certified prediction of one input (d values) with its L2 radius; label -1 = abstain.
-        threads and progress as in `predict`.
+                radii: Optional[ArrayLike] = None) -> Certificate:
+        """Certified prediction of one input ((C, H, W) or (d,), as in `predict`) with its L2
+        radius; label -1 = abstain. threads and progress as in `predict`.
 
         radii (a sequence of L2 radii >= 0): sequential certification instead (docs/sequential.md,
         rsc_certify_sequential): decides whether each radius is certified, stopping as soon as
@@ -347,7 +387,7 @@ class Model:
         certified and whose n is the passes used."""
         if radii is not None:
             return self._certify_sequential(x, n0, n, alpha, seed, stream, threads, progress, radii)
-        xs = self._floats(x)
+        xs = _input(x, self.info)
         p = self._lib.rsc_certify_default_params()
         p.n0, p.n, p.alpha = _int("n0", n0, _U64), _int("n", n, _U64), alpha
         p.seed, p.stream = _int("seed", seed, _U64), _int("stream", stream, _U64)
@@ -371,7 +411,7 @@ class Model:
 
     def _certify_sequential(self, x, n0, n_max, alpha, seed, stream, threads, progress,
                             radii) -> SequentialCertificate:
-        xs = self._floats(x)
+        xs = _input(x, self.info)
         r = _radii(radii)
         p = self._lib.rsc_certify_sequential_default_params()
         p.n0, p.n_max, p.alpha = _int("n0", n0, _U64), _int("n", n_max, _U64), alpha
@@ -387,29 +427,34 @@ class Model:
 
     # ---- data sets --------------------------------------------------------------------------
 
-    def predict_batch(self, xs, labels=None, n: int = 100_000, alpha: float = 0.001, seed: int = 0,
-                      first_stream: int = 0, threads: int = 0, progress: bool = True,
+    def predict_batch(self, xs: ArrayLike, labels: Optional[ArrayLike] = None, n: int = 100_000,
+                      alpha: float = 0.001, seed: int = 0, first_stream: int = 0,
+                      threads: int = 0, progress: bool = True,
                       tsv: Optional[str | os.PathLike] = None) -> list[Prediction]:
-        """PREDICT for each row of xs (N, ...). Input i uses noise stream first_stream + i, so
-        results do not depend on how a data set is split into calls. With tsv, writes Cohen et
-        al.'s columns `idx label predict correct time` (label/correct -1 without labels)."""
+        """PREDICT for each input of xs, shape (N, C, H, W) or (N, d) (values as in `predict`; an
+        empty (0, d) gives []). Input i uses noise stream first_stream + i, so results do not
+        depend on how a data set is split into calls. With tsv, writes Cohen et al.'s columns
+        `idx label predict correct time` (label/correct -1 without labels)."""
         return self._run_batch("predict", xs, labels, tsv, progress, dict(n=n, alpha=alpha, seed=seed,
                                threads=threads), first_stream)
 
-    def certify_batch(self, xs, labels=None, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
-                      seed: int = 0, first_stream: int = 0, threads: int = 0, progress: bool = True,
-                      tsv: Optional[str | os.PathLike] = None, radii=None) -> list[Certificate]:
-        """CERTIFY for each row of xs (N, ...), streams first_stream + i. With tsv, writes Cohen
-        et al.'s columns `idx label predict radius correct time`. With radii, sequential
-        certification of each row (`certify`'s radii; n is n_max): the TSV's radius column holds
-        the largest requested radius certified, and a last column `passes` the estimation passes
-        used."""
+    def certify_batch(self, xs: ArrayLike, labels: Optional[ArrayLike] = None, n0: int = 100,
+                      n: int = 100_000, alpha: float = 0.001, seed: int = 0, first_stream: int = 0,
+                      threads: int = 0, progress: bool = True,
+                      tsv: Optional[str | os.PathLike] = None,
+                      radii: Optional[ArrayLike] = None) -> list[Certificate]:
+        """CERTIFY for each input of xs ((N, C, H, W) or (N, d), as in `predict_batch`), streams
+        first_stream + i. With tsv, writes Cohen et al.'s columns `idx label predict radius
+        correct time`. With radii, sequential certification of each input (`certify`'s radii; n
+        is n_max): the TSV's radius column holds the largest requested radius certified, and a
+        last column `passes` the estimation passes used."""
         kwargs = dict(n0=n0, n=n, alpha=alpha, seed=seed, threads=threads)
         if radii is not None:
             kwargs["radii"] = tuple(float(v) for v in _radii(radii))
         return self._run_batch("certify", xs, labels, tsv, progress, kwargs, first_stream)
 
-    def _run_batch(self, kind: str, xs, labels, tsv, progress: bool, kwargs: dict, first_stream: int):
+    def _run_batch(self, kind: str, xs, labels, tsv, progress: bool, kwargs: dict,
+                   first_stream: int) -> list:
         import datetime
         import time
         xs = _input_rows(xs, self.info)
