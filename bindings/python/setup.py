@@ -24,7 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 
@@ -103,7 +103,8 @@ class BuildWithLibrary(build_py):
         source = Path(prebuilt) if prebuilt else _build_library()
         if not source.is_file():
             _fail(f"RSC_LIBRARY={prebuilt} is not a file")
-        swift_runtime = [n for n in _needed(source) if n.startswith(("libswift", "libFoundation", "libdispatch"))]
+        toolchain = ("libswift", "libFoundation", "libdispatch")
+        swift_runtime = [n for n in _needed(source) if n.startswith(toolchain)]
         if swift_runtime:  # a development build: it would not load without the toolchain
             _fail(f"{source} needs the Swift runtime ({', '.join(swift_runtime)}); ship the "
                   "self-contained library (scripts/install.sh builds one) or unset RSC_LIBRARY")
@@ -114,12 +115,15 @@ class BuildWithLibrary(build_py):
         _strip(target)
 
 
-class PlatformWheel(bdist_wheel):
-    """py3-none-<platform>: no Python extension, but a native library for this platform."""
+class WithNativeLibrary(Distribution):
+    """Not pure Python: installs into platlib, and the wheel is tagged for this platform."""
 
-    def finalize_options(self):
-        super().finalize_options()
-        self.root_is_pure = False
+    def has_ext_modules(self):
+        return True
+
+
+class PlatformWheel(bdist_wheel):
+    """py3-none-<platform>, not cp3X-cp3X-<platform>: no Python extension, ctypes loads the library."""
 
     def get_tag(self):
         return ("py3", "none", super().get_tag()[2])
@@ -133,4 +137,5 @@ class NoSdist(sdist):
               "`pip install \"git+URL#subdirectory=bindings/python\"`.")
 
 
-setup(cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel, "sdist": NoSdist})
+setup(distclass=WithNativeLibrary,
+      cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel, "sdist": NoSdist})
