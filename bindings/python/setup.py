@@ -72,15 +72,17 @@ def _build_library() -> Path:
     swift = shutil.which("swift")
     if swift is None:
         _fail("`swift` not found on PATH. Building the rsc package compiles librsc.so from the "
-              "Swift sources: install a Swift toolchain (>= 5.9, https://www.swift.org/install/) "
+              "Swift sources: install a Swift toolchain (https://www.swift.org/install/; Package.swift "
+              "names the oldest it accepts) "
               "and libomp-dev, or build librsc.so elsewhere (bash scripts/install.sh PREFIX) and "
               "install with RSC_LIBRARY=PREFIX/lib/librsc.so, which ships that file instead.")
     root = _swift_package()
-    major = re.search(r"^#define RSC_VERSION_MAJOR (\d+)$", (root / "include" / "rsc.h").read_text(), re.M)[1]
+    header = (root / "include" / "rsc.h").read_text()
+    major = re.search(r"^#define RSC_VERSION_MAJOR (\d+)$", header, re.M)[1]
     cmd = [swift, "build", "-c", "release", "--product", "rsc", "--scratch-path", str(SCRATCH),
            "-Xswiftc", "-static-stdlib", "-Xlinker", f"-soname=librsc.so.{major}",
            "-Xlinker", f"--version-script={root / 'scripts' / 'librsc.map'}"]
-    print("building librsc.so (a few minutes from scratch):", " ".join(cmd), flush=True)
+    print("building librsc.so (a minute or more from scratch):", " ".join(cmd), flush=True)
     start = time.monotonic()
     if subprocess.run(cmd, cwd=root).returncode != 0:
         _fail("`swift build` of librsc.so failed (output above). It needs libomp-dev "
