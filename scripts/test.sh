@@ -19,7 +19,9 @@ echo "== install into a temporary prefix"
 bash scripts/install.sh "$work/prefix"
 echo "== python package in a fresh virtualenv"
 # --system-site-packages: reuse the numpy/scipy/torch that setup.sh installed instead of
-# downloading them again; the rsc package itself comes only from this install.
+# downloading them again; the rsc package itself comes only from this install, whose librsc.so
+# build (bindings/python/setup.py) reuses install.sh's (.build/dist-lib, the same flags).
+# tests/test_pip_install.py installs from a clean clone into a bare virtualenv (one more build).
 python3 -m venv --system-site-packages "$work/venv"
 "$work/venv/bin/pip" install --quiet --no-build-isolation "./bindings/python[progress,plot,test]"
 echo "== python tests"

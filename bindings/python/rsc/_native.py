@@ -166,9 +166,12 @@ def _candidates() -> list[Path]:
     found = []
     if os.environ.get("RSC_LIBRARY"):
         found.append(Path(os.environ["RSC_LIBRARY"]))
-    found.append(here / "librsc.so")
-    for root in [here.parent.parent.parent, Path.cwd()]:  # the repo checkout this package sits in
-        found += [root / ".build" / "release" / "librsc.so", root / ".build" / "debug" / "librsc.so"]
+    found.append(here / "librsc.so")  # what `pip install` ships (setup.py builds it)
+    # Imported from a source checkout (bindings/python/rsc, not installed): the repo's builds,
+    # development ones first. Never the current directory: it must not matter where Python runs.
+    root = here.parent.parent.parent
+    if (root / "Package.swift").is_file() and root / "bindings" / "python" / "rsc" == here:
+        found += [root / ".build" / b / "librsc.so" for b in ("release", "debug", "dist-lib/release")]
     return found
 
 
@@ -176,7 +179,8 @@ _lib: ctypes.CDLL | None = None
 
 
 def lib() -> ctypes.CDLL:
-    """librsc.so, found by $RSC_LIBRARY, then a copy in this package, then the repo's build."""
+    """librsc.so, found by $RSC_LIBRARY, then the copy in this package, then (in a source
+    checkout) the repo's build."""
     global _lib
     if _lib is None:
         tried = _candidates()
@@ -186,5 +190,7 @@ def lib() -> ctypes.CDLL:
                 break
         else:
             raise OSError("librsc.so not found; tried:\n  " + "\n  ".join(map(str, tried))
-                          + "\nbuild it with `swift build -c release` or set RSC_LIBRARY")
+                          + "\ninstall the package with `pip install ./bindings/python` (it builds the "
+                          "library) or set RSC_LIBRARY to a librsc.so (bash scripts/install.sh PREFIX "
+                          "installs one)")
     return _lib
