@@ -1,6 +1,7 @@
 """rsc-cli end to end: Cohen-style TSV, same results as the Python binding for the same seed and
 stream, and the idx.gz reader on the real Fashion-MNIST test set."""
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -294,3 +295,23 @@ def test_wrong_label_count_names_both_accepted_lengths(tmp_path):
     assert out.returncode == 1 and not out.stdout
     assert f"holds 3 labels; labels must cover all {n} samples or exactly the 4 selected (samples 5 to 8)" in out.stderr
 
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    """An installed prefix: $RSC_TEST_PREFIX (scripts/test.sh installs one), else install now."""
+    if os.environ.get("RSC_TEST_PREFIX"):
+        return Path(os.environ["RSC_TEST_PREFIX"])
+    p = tmp_path_factory.mktemp("prefix")
+    subprocess.run(["bash", str(REPO / "scripts" / "install.sh"), str(p)], check=True, capture_output=True)
+    return p
+
+
+def test_installed_tool_has_the_name_it_prints(prefix):
+    """Issue 16: install.sh installed the tool as bin/rsc while its usage says rsc-cli; one name."""
+    tool = prefix / "bin" / "rsc-cli"
+    assert tool.exists() and not (prefix / "bin" / "rsc").exists()
+    out = subprocess.run([str(tool), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("usage: rsc-cli ")
+    assert subprocess.run([str(tool), "--version"], capture_output=True, text=True).stdout.startswith("rsc-cli ")
+    readme = (REPO / "README.md").read_text()
+    assert "bin/rsc-cli" in readme and not re.search(r"bin/rsc\b(?!-)", readme)
