@@ -2,7 +2,7 @@
 # Builds a self-contained librsc.so (Swift runtime linked in statically: the target machine needs
 # no Swift toolchain, only libc, libstdc++ and libomp5) and the rsc command-line tool, and installs
 #   PREFIX/lib/librsc.so.0.2.0 (+ librsc.so.0, librsc.so), PREFIX/include/rsc.h,
-#   PREFIX/lib/pkgconfig/rsc.pc, PREFIX/bin/rsc
+#   PREFIX/lib/pkgconfig/rsc.pc, PREFIX/bin/rsc-cli
 # Usage: bash scripts/install.sh PREFIX        (e.g. /usr/local, $HOME/.local)
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 PREFIX" >&2; exit 2; }
@@ -26,8 +26,8 @@ strip --strip-unneeded "$PREFIX/lib/librsc.so.$VERSION"
 ln -sf "librsc.so.$VERSION" "$PREFIX/lib/librsc.so.$MAJOR"
 ln -sf "librsc.so.$MAJOR" "$PREFIX/lib/librsc.so"
 install -m 0644 include/rsc.h "$PREFIX/include/rsc.h"
-install -m 0755 .build/dist-cli/release/rsc-cli "$PREFIX/bin/rsc"
-strip "$PREFIX/bin/rsc"
+install -m 0755 .build/dist-cli/release/rsc-cli "$PREFIX/bin/rsc-cli"
+strip "$PREFIX/bin/rsc-cli"
 cat > "$PREFIX/lib/pkgconfig/rsc.pc" <<PC
 prefix=$PREFIX
 libdir=\${prefix}/lib

@@ -8,9 +8,11 @@ let usage = """
     usage: rsc-cli info MODEL
            rsc-cli predict MODEL DATA [options]
            rsc-cli certify MODEL DATA [options]
+           rsc-cli --version
 
     DATA: .npy (N x ... floats in model input order, or uint8 images scaled by 1/255) or idx/idx.gz
-    images (MNIST format). Labels: --labels FILE (.npy or idx/idx.gz); without labels, `correct` is -1.
+    images (MNIST format). Labels: --labels FILE (.npy or idx/idx.gz), one per image of DATA or exactly
+    one per image selected by --start/--count; without labels, `correct` is -1.
 
     options:
       --labels FILE   class labels for DATA
@@ -30,10 +32,22 @@ let usage = """
                       each --radii radius is certified, stopping as soon as that is decided,
                       with --n as the cap n_max on the estimation passes; the radius column is
                       the largest of them certified, a last column `passes` the passes used
+      --skip-invalid  an image the library refuses (NaN or infinite values, |x| too large) becomes
+                      a row with predict -2 (radius 0, correct 0 or -1 unlabeled, passes 0) and the
+                      run goes on, exit status 0; without it the run stops there with status 1
+      -V, --version   the version of rsc (library and tool) and the model formats it reads
 
     Output: TSV on stdout (certify: idx label predict radius correct time; predict: idx label
-    predict correct time; -1 = abstain), a summary on stderr.
+    predict correct time; predict -1 = abstain, -2 = invalid input skipped), a summary on stderr.
     """
+
+/// `--version`: the tool, the library it is built with (the same package), the formats it reads.
+let versionText = "rsc-cli (rsc \(RSCVersion.library)), model format versions "
+    + RSCVersion.modelFormats.map(String.init).joined(separator: ", ")
+
+/// The `predict` column of an image the library refused (--skip-invalid): an integer, so the TSV
+/// still parses as Cohen et al.'s (and rsc.distributed.read_tsv's), and distinct from abstain (-1).
+let invalidPrediction = -2
 
 struct Options {
     var positional: [String] = []
@@ -43,6 +57,7 @@ struct Options {
     var maxDecompressedBytes = Dataset.defaultMaxDecompressedBytes
     var radii: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
     var sequential = false
+    var skipInvalid = false
 
     init(_ args: ArraySlice<String>) throws {
         var it = args.makeIterator()
@@ -79,7 +94,9 @@ struct Options {
                     return r
                 }
             case "--sequential": sequential = true
+            case "--skip-invalid": skipInvalid = true
             case "-h", "--help": throw CLIError(usage, exitCode: 0)
+            case "-V", "--version": throw CLIError(versionText, exitCode: 0)
             default:
                 guard !a.hasPrefix("--") else { throw CLIError("unknown option \(a)") }
                 positional.append(a)
@@ -143,6 +160,7 @@ func loadModel(_ argument: String) throws -> Model {
 func run(_ args: [String]) throws {
     guard let command = args.first else { throw CLIError(usage) }
     if command == "-h" || command == "--help" { throw CLIError(usage, exitCode: 0) }
+    if command == "-V" || command == "--version" { throw CLIError(versionText, exitCode: 0) }
     let o = try Options(args.dropFirst())
     switch command {
     case "info":
@@ -177,28 +195,35 @@ func run(_ args: [String]) throws {
             let x = Array(data.sample(i))
             let label = data.label(i) ?? -1
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let predicted: Int, radius: Double
-            var passes = 0
-            if sequential {
-                var p = sequentialParameters
-                p.stream = UInt64(i)
-                let c = try model.certifySequential(x, parameters: p)
-                (predicted, radius, passes) = (c.label ?? -1, c.radius, c.passes)
-            } else if command == "certify" {
-                var p = certifyParameters
-                p.stream = UInt64(i)
-                let c = try model.certify(x, parameters: p)
-                (predicted, radius) = (c.label ?? -1, c.radius)
-            } else {
-                var p = predictParameters
-                p.stream = UInt64(i)
-                let r = try model.predict(x, parameters: p)
-                (predicted, radius) = (r.label ?? -1, 0)
+            var predicted = invalidPrediction, radius = 0.0, passes = 0
+            do {
+                if sequential {
+                    var p = sequentialParameters
+                    p.stream = UInt64(i)
+                    let c = try model.certifySequential(x, parameters: p)
+                    (predicted, radius, passes) = (c.label ?? -1, c.radius, c.passes)
+                } else if command == "certify" {
+                    var p = certifyParameters
+                    p.stream = UInt64(i)
+                    let c = try model.certify(x, parameters: p)
+                    (predicted, radius) = (c.label ?? -1, c.radius)
+                } else {
+                    var p = predictParameters
+                    p.stream = UInt64(i)
+                    let r = try model.predict(x, parameters: p)
+                    (predicted, radius) = (r.label ?? -1, 0)
+                }
+                summary.passes += sequential ? o.n0 + passes : (command == "certify" ? o.n0 + o.n : o.n)
+            } catch let e as RSCError where e.isInvalidInput {
+                // The library's message names the value (x[j] is nan); the TSV's idx names the image.
+                guard o.skipInvalid else {
+                    throw CLIError("rsc-cli: image \(i): \(terminalSafe(e.message)) (--skip-invalid writes it as a row with predict \(invalidPrediction) and goes on)", exitCode: 1)
+                }
+                summary.skipped += 1
             }
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let correct = label < 0 ? -1 : (predicted == label ? 1 : 0)
             summary.add(predicted: predicted, label: label, radius: radius, seconds: dt)
-            summary.passes += sequential ? o.n0 + passes : (command == "certify" ? o.n0 + o.n : o.n)
             if command == "certify" {
                 print("\(i)\t\(label)\t\(predicted)\t\(String(format: "%.4f", radius))\t\(correct)\t\(timedelta(dt))"
                       + (sequential ? "\t\(passes)" : ""))
@@ -218,6 +243,9 @@ func run(_ args: [String]) throws {
 struct Summary {
     let radii: [Double]
     var n = 0, abstained = 0, correct = 0, labeled = 0, seconds = 0.0
+    /// Images the library refused (--skip-invalid): in `n` and `labeled`, never correct, as
+    /// their rows count in Cohen-style tables.
+    var skipped = 0
     /// Noise passes run, selection included.
     var passes = 0
     var certified: [Int]
@@ -227,7 +255,7 @@ struct Summary {
     mutating func add(predicted: Int, label: Int, radius: Double, seconds dt: Double) {
         n += 1
         seconds += dt
-        if predicted < 0 { abstained += 1 }
+        if predicted == -1 { abstained += 1 }
         guard label >= 0 else { return }
         labeled += 1
         guard predicted == label else { return }
@@ -239,12 +267,24 @@ struct Summary {
         func pct(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : String(format: "%.1f%%", 100 * Double(a) / Double(b)) }
         var s = "\n\(n) images, \(String(format: "%.3f", n == 0 ? 0 : seconds / Double(n))) s per image, \(passes) passes, abstained \(pct(abstained, n))"
         if labeled > 0 { s += ", accuracy \(pct(correct, labeled))" }
+        if skipped > 0 { s += ", \(skipped) skipped (invalid input, predict \(invalidPrediction))" }
         s += "\n"
         if certify && labeled > 0 {
             s += "radius     " + radii.map { String(format: "%6.2f", $0) }.joined(separator: " ") + "\n"
             s += "certified  " + certified.map { String(format: "%5.1f%%", 100 * Double($0) / Double(labeled)) }.joined(separator: " ") + "\n"
         }
         return s
+    }
+}
+
+extension RSCError {
+    /// The input itself was refused (its values or size), not the model or the machine: the
+    /// errors --skip-invalid skips.
+    var isInvalidInput: Bool {
+        switch self {
+        case .inputValue, .inputSize: return true
+        default: return false
+        }
     }
 }
 

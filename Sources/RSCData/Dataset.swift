@@ -36,9 +36,10 @@ public struct Dataset {
     public static let defaultMaxDecompressedBytes = 1 << 31
 
     /// Reads samples [start, start + count) of a data set (count nil: to the end; both clamped to
-    /// the file), and their labels. Memory follows the samples read: an uncompressed file is read
-    /// only there, a gzipped one inflated only up to their end (at most maxDecompressedBytes;
-    /// its checksum is checked only when that reaches the file's end).
+    /// the file), and their labels: one per sample of the file, or exactly one per sample read
+    /// (the first for sample `range.lowerBound`). Memory follows the samples read: an
+    /// uncompressed file is read only there, a gzipped one inflated only up to their end (at most
+    /// maxDecompressedBytes; its checksum is checked only when that reaches the file's end).
     public static func load(images: URL, labels: URL?, start: Int = 0, count: Int? = nil,
                             maxDecompressedBytes: Int = defaultMaxDecompressedBytes) throws -> Dataset {
         let imagePath = images.path
@@ -58,8 +59,15 @@ public struct Dataset {
         var labelValues: [Int]?
         if let labels {
             let labelPath = labels.path
-            let (lab, labelTotal) = try readSamples(labels, maxDecompressedBytes: maxDecompressedBytes, start: start,
+            var (lab, labelTotal) = try readSamples(labels, maxDecompressedBytes: maxDecompressedBytes, start: start,
                                                     count: count)
+            // Labels for just the selected samples (the usual way to cut a range out of a data
+            // set) are read from their start; only the whole file's length or the range's is
+            // unambiguous, since both are the same when the range is the whole file.
+            if labelTotal != total && labelTotal == range.count {
+                (lab, labelTotal) = try readSamples(labels, maxDecompressedBytes: maxDecompressedBytes, start: 0,
+                                                    count: range.count)
+            }
             guard lab.shape.count == 1 || (lab.shape.count == 2 && lab.shape[1] == 1) else {
                 throw DataError.unsupported(file: labelPath, detail:
                     "labels need shape (N) or (N, 1), got \(shapeText(lab.shape))")
@@ -68,9 +76,9 @@ public struct Dataset {
                 throw DataError.unsupported(file: labelPath, detail:
                     "labels must be integers, got element type \(lab.dtype.name)")
             }
-            guard labelTotal == total else {
+            guard labelTotal == total || labelTotal == range.count else {
                 throw DataError.countMismatch(images: imagePath, imageCount: total,
-                                              labels: labelPath, labelCount: labelTotal)
+                                              labels: labelPath, labelCount: labelTotal, selected: range)
             }
             let ints = try lab.ints(file: labelPath)
             if let i = ints.firstIndex(where: { $0 < 0 }) {
@@ -92,7 +100,8 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case corrupt(file: String, detail: String)
     /// A gzipped file inflates past the cap given to `Dataset.load`.
     case tooLarge(file: String, limit: Int)
-    case countMismatch(images: String, imageCount: Int, labels: String, labelCount: Int)
+    /// Labels that cover neither all the samples nor exactly the `selected` ones.
+    case countMismatch(images: String, imageCount: Int, labels: String, labelCount: Int, selected: Range<Int>)
 
     public var description: String {
         switch self {
@@ -102,8 +111,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case let .unsupported(f, d): return "\(f): unsupported: \(d)"
         case let .corrupt(f, d): return "\(f): corrupt: \(d)"
         case let .tooLarge(f, l): return "\(f): decompresses to more than \(l) bytes; refusing"
-        case let .countMismatch(i, ic, l, lc):
-            return "\(i) holds \(ic) samples but \(l) holds \(lc) labels"
+        case let .countMismatch(i, ic, l, lc, sel):
+            let range = sel.count == ic || sel.isEmpty ? "" : " or exactly the \(sel.count) selected (samples \(sel.lowerBound) to \(sel.upperBound - 1))"
+            return "\(i) holds \(ic) samples but \(l) holds \(lc) labels; labels must cover all \(ic) samples\(range)"
         }
     }
 }

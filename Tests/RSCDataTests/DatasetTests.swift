@@ -88,6 +88,23 @@ final class DatasetTests: XCTestCase {
         }
     }
 
+    /// Issue 16: labels for just the selected samples are accepted (the first for sample
+    /// `start`); any other length is refused with both accepted lengths named.
+    func testLabelsOfTheSelectedRangeOnly() throws {
+        let images = fixture("dataset/images_f4.npy"), five = fixture("dataset/labels_5.npy")  // 6 samples; 0...4
+        let tail = try Dataset.load(images: images, labels: five, start: 1, count: 5)
+        XCTAssertEqual(tail.range, 1..<6)
+        XCTAssertEqual(tail.labels, [0, 1, 2, 3, 4])
+        XCTAssertEqual(tail.label(1), 0)
+        let head = try Dataset.load(images: images, labels: five, start: 0, count: 5)
+        XCTAssertEqual(head.labels, [0, 1, 2, 3, 4])
+        let middle = try Dataset.load(images: images, labels: fixture("dataset/labels_i8.npy"), start: 1, count: 3)
+        XCTAssertEqual(middle.labels, [1, 2, 3], "the whole file's labels are read at the range")
+        assertDataError("countMismatch", "holds 6 samples", "holds 5 labels", "all 6 samples or exactly the 2 selected (samples 2 to 3)") {
+            try Dataset.load(images: images, labels: five, start: 2, count: 2)
+        }
+    }
+
     /// Issue 15, item 9: numpy reads the last of repeated header keys (here: four uint8 images),
     /// a first-key reader one float32 image; such a header is refused.
     func testDuplicateNPYKeysAreRefused() throws {

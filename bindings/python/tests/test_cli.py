@@ -1,6 +1,7 @@
 """rsc-cli end to end: Cohen-style TSV, same results as the Python binding for the same seed and
 stream, and the idx.gz reader on the real Fashion-MNIST test set."""
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -194,3 +195,123 @@ def test_only_the_images_used_are_decoded(tmp_path):
     out = run("predict", DEMO / "fmnist_demo.rscm", path, "--start", 100_000, "--count", 2, "--n", 100,
               "--max-decompressed-bytes", 100_000_000)
     assert out.returncode == 0 and out.stdout.splitlines()[1].startswith("100000\t"), out.stderr
+
+
+def test_version():
+    """Issue 16: --version (and -V) names the tool, the library version and the model formats."""
+    for flag in ("--version", "-V"):
+        out = run(flag)
+        assert out.returncode == 0 and not out.stderr, out
+        assert out.stdout == f"rsc-cli (rsc {rsc.version()}), model format versions 1, 2\n"
+
+
+@pytest.fixture
+def invalid_images(tmp_path):
+    """Six demo images, image 2 with a NaN and image 4 with an infinity, and their labels."""
+    images = np.load(DEMO / "test_images.npy")[:6].copy()
+    images[2].flat[7] = np.nan
+    images[4].flat[100] = np.inf
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "labels.npy", np.load(DEMO / "test_labels.npy")[:6])
+    return tmp_path / "images.npy", tmp_path / "labels.npy"
+
+
+INVALID_RUNS = {"predict": ["predict", "--n", 50],
+                "certify": ["certify", "--n0", 20, "--n", 200],
+                "sequential": ["certify", "--n0", 20, "--n", 500, "--sequential", "--radii", "0,0.1"]}
+
+
+@pytest.mark.parametrize("kind", INVALID_RUNS)
+def test_invalid_image_stops_the_run_naming_it(kind, invalid_images):
+    """Issue 16: a NaN in image k stopped the run with a message that did not say which image;
+    it names the image by its TSV idx (absolute, with --start), and the rows before it stay a
+    valid TSV."""
+    from rsc.distributed import read_tsv
+    images, labels = invalid_images
+    command, *opts = INVALID_RUNS[kind]
+    out = run(command, DEMO / "fmnist_demo.rscm", images, "--labels", labels, "--start", 1, *opts)
+    assert out.returncode == 1, out
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("rsc-cli: image 2: x[7] is nan"), out.stderr
+    assert "--skip-invalid" in out.stderr
+    tsv = images.parent / "out.tsv"
+    tsv.write_text(out.stdout)
+    assert read_tsv(tsv)["idx"].tolist() == [1]
+
+
+@pytest.mark.parametrize("kind", INVALID_RUNS)
+def test_skip_invalid_marks_the_rows_and_goes_on(kind, invalid_images):
+    """--skip-invalid: a refused image is a row with predict -2, radius 0, correct 0 (-1 without
+    labels) and passes 0, the TSV still reads as one, the summary counts it, and the status is 0;
+    the other rows are those of a run without the invalid images."""
+    from rsc.distributed import read_tsv
+    images, labels = invalid_images
+    command, *opts = INVALID_RUNS[kind]
+    out = run(command, DEMO / "fmnist_demo.rscm", images, "--labels", labels, "--skip-invalid", *opts)
+    assert out.returncode == 0, out.stderr
+    assert "2 skipped (invalid input, predict -2)" in out.stderr and "6 images" in out.stderr
+    tsv = images.parent / "out.tsv"
+    tsv.write_text(out.stdout)
+    cols = read_tsv(tsv)
+    assert cols["idx"].tolist() == list(range(6))
+    assert cols["label"].tolist() == np.load(labels).tolist()
+    for i in (2, 4):
+        assert (cols["predict"][i], cols["correct"][i]) == (-2, 0)
+        if kind != "predict":
+            assert cols["radius"][i] == 0
+        if kind == "sequential":
+            assert cols["passes"][i] == 0
+    valid = run(command, DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--count", 6, "--labels",
+                labels, *opts).stdout.splitlines()
+    # The valid images' rows are those of the clean images, all columns but the time.
+    t = valid[0].split("\t").index("time")
+    untimed = lambda line: [c for k, c in enumerate(line.split("\t")) if k != t]
+    got = out.stdout.splitlines()
+    assert [untimed(got[1 + i]) for i in (0, 1, 3, 5)] == [untimed(valid[1 + i]) for i in (0, 1, 3, 5)]
+    # Without labels the marker row says `correct` -1, as every unlabeled row.
+    out = run(command, DEMO / "fmnist_demo.rscm", images, "--skip-invalid", "--start", 2, "--count", 1, *opts)
+    assert out.returncode == 0 and out.stdout.splitlines()[1].split("\t")[:3] == ["2", "-1", "-2"]
+    assert out.stdout.splitlines()[1].split("\t")[3 if kind == "predict" else 4] == "-1"
+
+
+def test_labels_for_the_selected_range_only(tmp_path):
+    """Issue 16: labels had to cover the whole data file even with --start/--count; labels for
+    exactly the selected images are accepted (the first for image --start)."""
+    labels = np.load(DEMO / "test_labels.npy")
+    np.save(tmp_path / "range.npy", labels[5:9])
+    args = ["predict", DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--n", 50, "--start", 5, "--count", 4]
+    part = run(*args, "--labels", tmp_path / "range.npy")
+    whole = run(*args, "--labels", DEMO / "test_labels.npy")
+    assert part.returncode == 0 and whole.returncode == 0, part.stderr + whole.stderr
+    rows = [line.split("\t") for line in part.stdout.splitlines()[1:]]
+    assert [(int(r[0]), int(r[1])) for r in rows] == list(zip(range(5, 9), labels[5:9].tolist()))
+    assert [r[:4] for r in rows] == [line.split("\t")[:4] for line in whole.stdout.splitlines()[1:]]
+
+
+def test_wrong_label_count_names_both_accepted_lengths(tmp_path):
+    np.save(tmp_path / "labels.npy", np.load(DEMO / "test_labels.npy")[:3])
+    n = len(np.load(DEMO / "test_images.npy"))
+    out = run("predict", DEMO / "fmnist_demo.rscm", DEMO / "test_images.npy", "--labels", tmp_path / "labels.npy",
+              "--n", 50, "--start", 5, "--count", 4)
+    assert out.returncode == 1 and not out.stdout
+    assert f"holds 3 labels; labels must cover all {n} samples or exactly the 4 selected (samples 5 to 8)" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    """An installed prefix: $RSC_TEST_PREFIX (scripts/test.sh installs one), else install now."""
+    if os.environ.get("RSC_TEST_PREFIX"):
+        return Path(os.environ["RSC_TEST_PREFIX"])
+    p = tmp_path_factory.mktemp("prefix")
+    subprocess.run(["bash", str(REPO / "scripts" / "install.sh"), str(p)], check=True, capture_output=True)
+    return p
+
+
+def test_installed_tool_has_the_name_it_prints(prefix):
+    """Issue 16: install.sh installed the tool as bin/rsc while its usage says rsc-cli; one name."""
+    tool = prefix / "bin" / "rsc-cli"
+    assert tool.exists() and not (prefix / "bin" / "rsc").exists()
+    out = subprocess.run([str(tool), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("usage: rsc-cli ")
+    assert subprocess.run([str(tool), "--version"], capture_output=True, text=True).stdout.startswith("rsc-cli ")
+    readme = (REPO / "README.md").read_text()
+    assert "bin/rsc-cli" in readme and not re.search(r"bin/rsc\b(?!-)", readme)
