@@ -35,7 +35,8 @@ esac
 BUILD=${RSC_FUZZ_BUILD:-/tmp/rsc-fuzz-build}
 TOOLBIN=$(dirname "$(readlink -f "$(command -v swift)")")
 CC="$TOOLBIN/clang"
-[ -f /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ] || bash scripts/setup.sh
+. scripts/openmp.sh
+rsc_omp_lib >/dev/null || bash scripts/setup.sh
 mkdir -p "$BUILD"
 
 # A release build (the shipped optimization level: Swift's overflow and bounds traps stay on)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a self-contained librsc.so (Swift runtime linked in statically: the target machine needs
-# no Swift toolchain, only libc, libstdc++ and libomp5) and the rsc command-line tool, and installs
+# no Swift toolchain, only libc, libstdc++ and the OpenMP runtime: libomp, Debian's libomp5) and the rsc command-line tool, and installs
 #   PREFIX/lib/librsc.so.0.2.0 (+ librsc.so.0, librsc.so), PREFIX/include/rsc.h,
 #   PREFIX/lib/pkgconfig/rsc.pc, PREFIX/bin/rsc-cli
 # Usage: bash scripts/install.sh PREFIX        (e.g. /usr/local, $HOME/.local)

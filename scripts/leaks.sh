@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 cycles=${1:-10000} calls=${2:-${1:-10000}}
 BUILD=${RSC_LEAKS_BUILD:-/tmp/rsc-leaks-build}
 
-[ -f /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ] || bash scripts/setup.sh
+. scripts/openmp.sh
+rsc_omp_lib >/dev/null || bash scripts/setup.sh
 if ! command -v valgrind >/dev/null; then
     echo "leaks: apt-get install valgrind" >&2
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -32,7 +32,9 @@ TOOLBIN=$(dirname "$(readlink -f "$(command -v swift)")")
 CC="$TOOLBIN/clang"
 RTDIR=$(dirname "$("$CC" -print-file-name=libclang_rt.asan-x86_64.so)")
 SWIFTLIB=$(dirname "$TOOLBIN")/lib/swift/linux
-ARCHER=/usr/lib/llvm-14/lib/libarcher.so
+. scripts/openmp.sh
+# Archer sits beside the OpenMP runtime the kernel links (Debian: /usr/lib/llvm-14/lib).
+ARCHER=${RSC_ARCHER:-$(rsc_omp_dir || true)/libarcher.so}
 mkdir -p "$BUILD"
 t0=$(date +%s)
 step() { echo "== [$(( $(date +%s) - t0 ))s] $*"; }
@@ -111,7 +113,7 @@ step "TSan: 8 threads, 1 OpenMP thread per call"
 TSAN_OPTIONS="halt_on_error=1:abort_on_error=1" \
     "$BUILD/c/concurrency-tsan" models/demo/fmnist_demo.rscm 1 3 models/demo/test_images.npy
 step "TSan: 8 threads, 2 OpenMP threads per call, OpenMP synchronization from Archer"
-[ -f "$ARCHER" ] || { echo "missing $ARCHER (Debian package libomp-14-dev, pulled in by libomp-dev)"; exit 1; }
+[ -f "$ARCHER" ] || { echo "missing $ARCHER (Debian: libomp-N-dev, pulled in by libomp-dev; elsewhere set RSC_ARCHER)"; exit 1; }
 OMP_TOOL_LIBRARIES="$ARCHER" TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:ignore_noninstrumented_modules=1" \
     "$BUILD/c/concurrency-tsan" models/demo/fmnist_demo.rscm 2 2 models/demo/test_images.npy
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what rsc needs and is missing, and nothing else; safe to run again.
-#   Debian: libomp-dev (OpenMP runtime and omp.h for the kernel), dataset-fashion-mnist (data sets
+#   Debian: libomp-dev (the OpenMP runtime the kernel links), dataset-fashion-mnist (data sets
 #   for tests and examples), gcc/g++/binutils/pkg-config (C example and ABI tests).
 #   Python: numpy, scipy, pytest, tqdm, matplotlib, setuptools, wheel, distributed (Dask), and the
 #   converters' peers: torch (CPU build), snntorch, nir, nirtorch, spikingjelly (+ loguru).
 set -euo pipefail
 
 need_apt=()
-[ -f /usr/lib/llvm-14/lib/clang/14.0.6/include/omp.h ] && [ -e /usr/lib/x86_64-linux-gnu/libomp5.so ] \
-    || need_apt+=(libomp-dev)
+# The OpenMP runtime, found as Package.swift finds it (the kernel needs no omp.h).
+. "$(dirname "$0")/openmp.sh"
+rsc_omp_lib >/dev/null || need_apt+=(libomp-dev)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 for tool in cc c++ nm strip; do command -v "$tool" >/dev/null || need_apt+=(binutils gcc g++); done
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)

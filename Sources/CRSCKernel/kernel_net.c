@@ -3,7 +3,7 @@
  * allocates, so the per-pass loop never touches the allocator. */
 #include "kernel_internal.h"
 
-#include <omp.h>
+#include "kernel_omp.h"
 #include <string.h>
 
 #define ALIGN 64

@@ -13,14 +13,11 @@
  * team"), so a team no larger than the largest this thread has run needs no probe. The probe is
  * conservative (arenas are shared, at most 8 per core); it cannot rule out another thread of the
  * process using up the resources between the probe and libomp's creation (docs/reliability.md). */
+#include "kernel_omp.h"
 #include "rsc_kernel.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
-
-/* libomp's stack size for worker threads (OMP_STACKSIZE; by default the process's stack limit,
- * 8 MiB on Linux): an extension libomp exports and declares in its omp.h. */
-extern size_t kmp_get_stacksize_s(void);
 
 #define ARENA_RESERVE ((size_t)128 << 20)
 

@@ -49,7 +49,8 @@ final class ModelHandle {
     }
 }
 
-private let versionString: UnsafePointer<CChar> = UnsafePointer(strdup("\(RSC_VERSION_MAJOR).\(RSC_VERSION_MINOR).\(RSC_VERSION_PATCH)")!)
+// nonisolated(unsafe): an immortal C string, never written after this initialisation.
+nonisolated(unsafe) private let versionString: UnsafePointer<CChar> = UnsafePointer(strdup("\(RSC_VERSION_MAJOR).\(RSC_VERSION_MINOR).\(RSC_VERSION_PATCH)")!)
 
 @_cdecl("rsc_version")
 public func capiVersion() -> UnsafePointer<CChar> { versionString }

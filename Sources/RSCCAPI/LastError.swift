@@ -26,7 +26,8 @@ enum LastError {
         return emptyString
     }
 
-    private static let emptyString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)
+    // nonisolated(unsafe): an immortal C string, never written after this initialisation.
+    nonisolated(unsafe) private static let emptyString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)
 }
 
 /// Runs body, turning thrown errors into a status code and the thread's last-error message.

@@ -5,7 +5,8 @@ import CRSCKernel
 
 /// rsc_status_string's static strings, one per status code.
 enum StatusNames {
-    private static let strings: [UnsafePointer<CChar>] = ([
+    // nonisolated(unsafe): immortal C strings, never written after this initialisation.
+    nonisolated(unsafe) private static let strings: [UnsafePointer<CChar>] = ([
         "RSC_OK: success",
         "RSC_E_NULL: a required pointer is NULL",
         "RSC_E_ARG: invalid argument",
@@ -25,7 +26,7 @@ enum StatusNames {
         "RSC_E_CANCELLED: cancelled",
         "RSC_E_INTERNAL: internal error",
     ] as [String]).map { UnsafePointer(strdup($0)!) }
-    private static let unknown: UnsafePointer<CChar> = UnsafePointer(strdup("unknown rsc_status")!)
+    nonisolated(unsafe) private static let unknown: UnsafePointer<CChar> = UnsafePointer(strdup("unknown rsc_status")!)
 
     static func string(_ s: rsc_status) -> UnsafePointer<CChar> {
         Int(s.rawValue) < strings.count ? strings[Int(s.rawValue)] : unknown

@@ -230,7 +230,7 @@ func run(_ args: [String]) throws {
             } else {
                 print("\(i)\t\(label)\t\(predicted)\t\(correct)\t\(timedelta(dt))")
             }
-            fflush(stdout)
+            fflush(nil)  // every stream: Swift 6 mode refuses a reference to the global `stdout`
         }
         FileHandle.standardError.write(Data(summary.report(certify: command == "certify").utf8))
     default:

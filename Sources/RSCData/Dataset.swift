@@ -1,6 +1,7 @@
 import Foundation
 
-/// A data set for the CLI: `count` samples of `shape` each, and optional integer class labels.
+/// A data set: `count` samples of `shape` each, and optional integer class labels, as rsc-cli and
+/// the Python binding (`rsc.data`) read them (`import RSCData`, the library product RSCData).
 ///
 /// Files are recognised by content, not by name: NumPy `.npy` (v1-v3), idx (MNIST style), and
 /// either of them gzipped. Image values become Float as follows:
@@ -40,7 +41,7 @@ public struct Dataset {
     /// (the first for sample `range.lowerBound`). Memory follows the samples read: an
     /// uncompressed file is read only there, a gzipped one inflated only up to their end (at most
     /// maxDecompressedBytes; its checksum is checked only when that reaches the file's end).
-    public static func load(images: URL, labels: URL?, start: Int = 0, count: Int? = nil,
+    public static func load(images: URL, labels: URL? = nil, start: Int = 0, count: Int? = nil,
                             maxDecompressedBytes: Int = defaultMaxDecompressedBytes) throws -> Dataset {
         let imagePath = images.path
         let (img, total) = try readSamples(images, maxDecompressedBytes: maxDecompressedBytes, start: start, count: count)

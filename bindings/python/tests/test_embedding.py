@@ -2,6 +2,7 @@
 the C example builds against an installed prefix through pkg-config and runs in a clean
 environment, the Swift example runs, and both agree with this binding; README snippets are the
 code these tests run."""
+import gzip
 import os
 import re
 import shutil
@@ -78,14 +79,42 @@ def test_c_example_via_pkg_config_in_clean_env(prefix, tmp_path):
     assert {"rsc_certify", "rsc_certify_sequential", "rsc_load_from_memory"} <= rsc_symbols
 
 
-def test_swift_example_agrees():
-    exe = REPO / ".build" / "release" / "rsc-swift-example"
-    assert exe.exists(), "swift build -c release builds rsc-swift-example"
-    out = subprocess.run([str(exe), str(DEMO / "fmnist_demo.rscm"), "0"], cwd=REPO, capture_output=True, text=True)
+SWIFT_EXAMPLE = REPO / ".build" / "release" / "rsc-swift-example"
+
+
+def test_swift_example_agrees(tmp_path):
+    assert SWIFT_EXAMPLE.exists(), "swift build -c release builds rsc-swift-example"
+    # From another directory, without arguments: the shipped demo model and images, image 0.
+    out = subprocess.run([str(SWIFT_EXAMPLE)], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     label, radius, pa = parse(out.stdout)
     want = expected_line(0, 3)
     assert label == want[0] and radius == pytest.approx(want[1], abs=1e-12) and pa == pytest.approx(want[2], abs=1e-12)
+    # MODEL IMAGES INDEX, relative to the working directory; images read by RSCData (an idx.gz copy).
+    images = np.load(DEMO / "test_images.npy")
+    shutil.copy(DEMO / "fmnist_demo.rscm", tmp_path)
+    u8 = np.round(images[:6, 0] * 255).astype(np.uint8)  # idx holds uint8 pixels, read as / 255
+    with gzip.open(tmp_path / "six-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + np.array(u8.shape, ">u4").tobytes() + u8.tobytes())
+    out = subprocess.run([str(SWIFT_EXAMPLE), "fmnist_demo.rscm", "six-idx3-ubyte.gz", "5"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    c = rsc.load(DEMO / "fmnist_demo.rscm").certify(u8[5][None] / np.float32(255), seed=3)
+    label, radius, pa = parse(out.stdout)
+    assert label == c.label and radius == pytest.approx(c.radius, abs=1e-12) and pa == pytest.approx(c.pa_lower, abs=1e-12)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing.rscm"], "missing.rscm"),
+    (["fmnist_demo.rscm", "missing.npy"], "missing.npy"),
+    (["fmnist_demo.rscm", "images.npy", "20"], "has 20 images, no image 20"),
+    (["fmnist_demo.rscm", "images.npy", "x"], "INDEX 'x'"),
+])
+def test_swift_example_errors(tmp_path, args, message):
+    shutil.copy(DEMO / "fmnist_demo.rscm", tmp_path)
+    shutil.copy(DEMO / "test_images.npy", tmp_path / "images.npy")
+    out = subprocess.run([str(SWIFT_EXAMPLE), *args], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 1 and message in out.stderr, out.stdout + out.stderr
 
 
 def snippet(lang: str) -> str:
