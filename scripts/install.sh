@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a self-contained librsc.so (Swift runtime linked in statically: the target machine needs
 # no Swift toolchain, only libc, libstdc++ and libomp5) and the rsc command-line tool, and installs
-#   PREFIX/lib/librsc.so.0.2.0 (+ librsc.so.0, librsc.so), PREFIX/include/rsc.h,
+#   PREFIX/lib/librsc.so.0.3.0 (+ librsc.so.0, librsc.so), PREFIX/include/rsc.h,
 #   PREFIX/lib/pkgconfig/rsc.pc, PREFIX/bin/rsc
 # Usage: bash scripts/install.sh PREFIX        (e.g. /usr/local, $HOME/.local)
 set -euo pipefail
@@ -16,7 +16,12 @@ VERSION=$MAJOR.$MINOR.$PATCH
 
 bash scripts/setup.sh
 # Separate scratch paths: these flags would otherwise force rebuilds of the development build.
+# Size and symbols (bench/RESULTS.md, "librsc.so: size and symbols"): RSC_NO_FOUNDATION leaves out the Swift-only
+# Model(contentsOf: URL), whose FoundationEssentials was 7.4 of the 14 MB stripped; lld, unlike
+# gold, leaves no local Swift or libdispatch symbols in .dynsym, so `nm -D` lists exactly the rsc_*
+# calls of the version script.
 swift build -c release --product rsc --scratch-path .build/dist-lib -Xswiftc -static-stdlib \
+    -Xswiftc -DRSC_NO_FOUNDATION -Xswiftc -use-ld=lld \
     -Xlinker -soname=librsc.so.$MAJOR -Xlinker --version-script="$PWD/scripts/librsc.map"
 swift build -c release --product rsc-cli --scratch-path .build/dist-cli -Xswiftc -static-stdlib
 
