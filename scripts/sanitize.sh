@@ -58,7 +58,7 @@ grep -E "Executed [0-9]+ tests" "$BUILD/swift-test.log" | tail -1
 
 cc_asan() {  # cc_asan SOURCE OUT
     "$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -fuse-ld=lld \
-        -Wall -Wextra -Werror -Wno-missing-field-initializers -I include "$1" -L "$LIB" -lrsc -lm -lpthread \
+        -Wall -Wextra -Werror -I include "$1" -L "$LIB" -lrsc -lm -lpthread \
         -Wl,-rpath,"$LIB" -o "$2"
 }
 
@@ -104,7 +104,7 @@ swift build --product rsc --scratch-path "$TSAN" --sanitize=thread \
     -Xcc -mllvm -Xcc -tsan-instrument-func-entry-exit=false >"$BUILD/tsan-build.log" 2>&1 \
     || { tail -40 "$BUILD/tsan-build.log"; exit 1; }
 # The toolchain's TSan runtime carries libdispatch interceptors: link libdispatch and BlocksRuntime.
-"$CC" -g -O1 -fsanitize=thread -fuse-ld=lld -Wall -Wextra -Werror -Wno-missing-field-initializers -I include \
+"$CC" -g -O1 -fsanitize=thread -fuse-ld=lld -Wall -Wextra -Werror -I include \
     Tests/c/concurrency.c -L "$TSAN/debug" -lrsc -L "$SWIFTLIB" -ldispatch -lBlocksRuntime -lpthread \
     -Wl,-rpath,"$TSAN/debug" -Wl,-rpath,"$SWIFTLIB" -o "$BUILD/c/concurrency-tsan"
 step "TSan: 8 threads, 1 OpenMP thread per call"
