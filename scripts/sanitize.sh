@@ -92,7 +92,7 @@ fi
 if "$BUILD/c/certify" "$BUILD/c/missing.rscm" "$BUILD/c/x.f32" 2>/dev/null; then echo "certify.c accepted a missing model"; exit 1; fi
 
 step "Python tests through ctypes under ASan+UBSan (LD_PRELOAD of the ASan runtime)"
-pytests=(test_native_abi.py test_native_errors.py test_native_forward.py test_native_smoothing.py test_python_api.py)
+pytests=(test_native_abi.py test_native_batch.py test_native_errors.py test_native_forward.py test_native_smoothing.py test_python_api.py)
 [ $quick = 1 ] || pytests+=(test_demo_model.py test_format.py)
 (cd bindings/python && RSC_LIBRARY="$LIB/librsc.so" LD_PRELOAD="$RTDIR/libclang_rt.asan-x86_64.so" \
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" python3 -m pytest -q -p no:cacheprovider "${pytests[@]/#/tests/}")
