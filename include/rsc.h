@@ -5,7 +5,9 @@
  *   rsc_predict  - the smoothed classifier's prediction, which may abstain;
  *   rsc_certify  - prediction plus a certified L2 radius (Cohen, Rosenfeld, Kolter 2019);
  *   rsc_certify_sequential - whether chosen radii are certified, stopping as soon as that is
- *                  decided (docs/sequential.md): the same guarantee with far fewer passes.
+ *                  decided (docs/sequential.md): the same guarantee with far fewer passes;
+ *   rsc_predict_batch, rsc_certify_batch - many inputs in one call, the same results as one call
+ *                  per input, faster when each input has few passes.
  *
  * Conventions
  * - Every function that can fail returns an rsc_status; RSC_OK is 0. On failure,
@@ -18,9 +20,10 @@
  *   rsc_predict, rsc_certify and rsc_model_info on one model at the same time. Only rsc_free must not
  *   race with other calls on the same model.
  * - Versioning: params structs start with struct_size, set by the rsc_*_default_params()
- *   functions; output structs start with struct_size, which the caller sets to sizeof(the struct)
- *   (e.g. `rsc_certificate c = {sizeof c};`). Fields are only ever appended, so a program built
- *   against an older header keeps working with a newer library.
+ *   functions; output structs start with struct_size, set by the rsc_*_init() functions
+ *   (`rsc_certificate c = rsc_certificate_init();`, which compiles clean as C and C++ under
+ *   -Wall -Wextra -pedantic, unlike `= {sizeof c}`). Fields are only ever appended, so a program
+ *   built against an older header keeps working with a newer library.
  * - Randomness: results depend only on (seed, stream) and the parameters, never on the thread count
  *   or on how a data set is split across calls, processes or machines. Use the input's index in
  *   a data set as its stream.
@@ -43,7 +46,7 @@ extern "C" {
 #endif
 
 #define RSC_VERSION_MAJOR 0
-#define RSC_VERSION_MINOR 2
+#define RSC_VERSION_MINOR 3
 #define RSC_VERSION_PATCH 0
 
 /* Status codes. Each names one kind of problem; rsc_last_error() gives the details. */
@@ -95,9 +98,9 @@ typedef struct rsc_model rsc_model;
 typedef bool (*rsc_progress_fn)(float done, void *user);
 
 /* Like POSIX `struct stat` and stat(), the struct and the function share a name: write
- * `struct rsc_model_info info = {sizeof info};` then `rsc_model_info(model, &info)`. */
+ * `struct rsc_model_info info = rsc_model_info_init();` then `rsc_model_info(model, &info)`. */
 struct rsc_model_info {
-    uint32_t struct_size;       /* in: sizeof(struct rsc_model_info)                            */
+    uint32_t struct_size;       /* in: sizeof(struct rsc_model_info): rsc_model_info_init()      */
     uint32_t input_channels;    /* the input is C x H x W floats, channels first                */
     uint32_t input_height;
     uint32_t input_width;
@@ -138,7 +141,7 @@ typedef struct rsc_predict_params {
 } rsc_predict_params;
 
 typedef struct rsc_prediction {
-    uint32_t struct_size;       /* in: sizeof(rsc_prediction)                                    */
+    uint32_t struct_size;       /* in: sizeof(rsc_prediction): rsc_prediction_init()             */
     int32_t label;              /* the predicted class, or RSC_ABSTAIN                           */
     int32_t top;                /* most voted class (lowest index on ties)                       */
     int32_t runner_up;          /* second most voted class                                       */
@@ -160,7 +163,7 @@ typedef struct rsc_certify_params {
 } rsc_certify_params;
 
 typedef struct rsc_certificate {
-    uint32_t struct_size;       /* in: sizeof(rsc_certificate)                                   */
+    uint32_t struct_size;       /* in: sizeof(rsc_certificate): rsc_certificate_init()           */
     int32_t label;              /* the certified class, or RSC_ABSTAIN when pa_lower < 1/2       */
     int32_t selected;           /* class chosen by the n0 selection passes                       */
     uint32_t reserved;          /* 0                                                             */
@@ -186,7 +189,8 @@ typedef struct rsc_sequential_params {
 } rsc_sequential_params;
 
 typedef struct rsc_sequential_certificate {
-    uint32_t struct_size;       /* in: sizeof(rsc_sequential_certificate)                        */
+    uint32_t struct_size;       /* in: sizeof(rsc_sequential_certificate):
+                                   rsc_sequential_certificate_init()                             */
     int32_t label;              /* the certified class, or RSC_ABSTAIN (pa_lower never reached 1/2) */
     int32_t selected;           /* class chosen by the n0 selection passes                       */
     uint32_t num_certified;     /* how many of the requested radii are certified                 */
@@ -197,7 +201,7 @@ typedef struct rsc_sequential_certificate {
                                    <= it is certified); 0 when none is, or on abstain            */
 } rsc_sequential_certificate;
 
-/* "0.2.0"; static storage. */
+/* "0.3.0"; static storage. */
 RSC_API const char *rsc_version(void);
 
 /* A static description of a status ("RSC_E_ARG: invalid argument"); never NULL. */
@@ -237,7 +241,14 @@ RSC_API rsc_status rsc_load_from_memory_with_options(const void *data, size_t si
  * the same address; a call racing with rsc_free on one model is undefined. */
 RSC_API void rsc_free(rsc_model *model);
 
-/* Describes a model. Set out->struct_size = sizeof(struct rsc_model_info) before the call. */
+/* Output structs with struct_size set and every other field zero (since 0.3.0): initialise
+ * outputs with these, e.g. `rsc_certificate cert = rsc_certificate_init();`. */
+RSC_API struct rsc_model_info rsc_model_info_init(void);
+RSC_API rsc_prediction rsc_prediction_init(void);
+RSC_API rsc_certificate rsc_certificate_init(void);
+RSC_API rsc_sequential_certificate rsc_sequential_certificate_init(void);
+
+/* Describes a model. out->struct_size = sizeof(struct rsc_model_info) (rsc_model_info_init()). */
 RSC_API rsc_status rsc_model_info(const rsc_model *model, struct rsc_model_info *out);
 
 /* Runs the base SNN on caller-given per-step inputs: inputs holds T x d floats (step-major, each
@@ -261,6 +272,22 @@ RSC_API rsc_status rsc_predict(const rsc_model *model, const float *x, size_t x_
  * Models with direct or poisson coding give RSC_E_UNSUPPORTED. params may be NULL. */
 RSC_API rsc_status rsc_certify(const rsc_model *model, const float *x, size_t x_len,
                                const rsc_certify_params *params, rsc_certificate *out);
+
+/* Batches (since 0.3.0): num_inputs >= 1 inputs of d floats each, one after another in xs
+ * (xs_len = num_inputs * d), input i on stream params->stream + i (which must not pass 2^64 - 1).
+ * The results equal num_inputs single calls (rsc_predict / rsc_certify) with those streams, for
+ * any num_threads. One call runs passes of several inputs at once, so all threads stay busy even
+ * when each input has few passes. out points to num_inputs structs, out[0].struct_size bytes
+ * apart: set it (rsc_prediction_init() / rsc_certificate_init() on every element does); each
+ * element's struct_size is set on success. rsc_predict_batch: params->counts, if not NULL, receives
+ * num_inputs * num_classes counts (input-major). progress gets the fraction of all the call's
+ * passes done, and cancels the whole call. On failure (RSC_E_NULL, RSC_E_ARG for num_inputs = 0 or
+ * a bad struct_size, RSC_E_INPUT_SIZE for xs_len != num_inputs * d or an overflowing length,
+ * RSC_E_INPUT_VALUE naming xs[i], RSC_E_CANCELLED, ...) no output is written. */
+RSC_API rsc_status rsc_predict_batch(const rsc_model *model, const float *xs, size_t xs_len, size_t num_inputs,
+                                     const rsc_predict_params *params, rsc_prediction *out);
+RSC_API rsc_status rsc_certify_batch(const rsc_model *model, const float *xs, size_t xs_len, size_t num_inputs,
+                                     const rsc_certify_params *params, rsc_certificate *out);
 
 /* Defaults: n0 = 100, n_max = 100000, alpha = 0.001, no radii, seed = stream = 0. */
 RSC_API rsc_sequential_params rsc_certify_sequential_default_params(void);

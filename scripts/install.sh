@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a self-contained librsc.so (Swift runtime linked in statically: the target machine needs
 # no Swift toolchain, only libc, libstdc++ and the OpenMP runtime: libomp, Debian's libomp5) and the rsc command-line tool, and installs
-#   PREFIX/lib/librsc.so.0.2.0 (+ librsc.so.0, librsc.so), PREFIX/include/rsc.h,
+#   PREFIX/lib/librsc.so.0.3.0 (+ librsc.so.0, librsc.so), PREFIX/include/rsc.h,
 #   PREFIX/lib/pkgconfig/rsc.pc, PREFIX/bin/rsc-cli
 # Usage: bash scripts/install.sh PREFIX        (e.g. /usr/local, $HOME/.local)
 set -euo pipefail
@@ -16,8 +16,7 @@ VERSION=$MAJOR.$MINOR.$PATCH
 
 bash scripts/setup.sh
 # Separate scratch paths: these flags would otherwise force rebuilds of the development build.
-swift build -c release --product rsc --scratch-path .build/dist-lib -Xswiftc -static-stdlib \
-    -Xlinker -soname=librsc.so.$MAJOR -Xlinker --version-script="$PWD/scripts/librsc.map"
+bash scripts/build_lib.sh .build/dist-lib
 swift build -c release --product rsc-cli --scratch-path .build/dist-cli -Xswiftc -static-stdlib
 
 install -d "$PREFIX/lib/pkgconfig" "$PREFIX/include" "$PREFIX/bin"

@@ -27,7 +27,7 @@ echo "== release build in $BUILD"
 swift build -c release --product rsc --scratch-path "$BUILD" -Xswiftc -dwarf-version=4 -Xcc -gdwarf-4 \
     >"$BUILD.log" 2>&1 || { tail -30 "$BUILD.log"; exit 1; }
 LIB=$BUILD/release
-cc -O2 -g -gdwarf-4 -Wall -Wextra -Werror -Wno-missing-field-initializers -I include Tests/c/leaks.c \
+cc -O2 -g -gdwarf-4 -Wall -Wextra -Werror -I include Tests/c/leaks.c \
     -L "$LIB" -lrsc -Wl,-rpath,"$LIB" -o "$BUILD/leaks"
 
 echo "== native: $cycles load/free cycles, $calls certify calls; RSS must stay flat"

@@ -60,7 +60,7 @@ grep -E "Executed [0-9]+ tests" "$BUILD/swift-test.log" | tail -1
 
 cc_asan() {  # cc_asan SOURCE OUT
     "$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -fuse-ld=lld \
-        -Wall -Wextra -Werror -Wno-missing-field-initializers -I include "$1" -L "$LIB" -lrsc -lm -lpthread \
+        -Wall -Wextra -Werror -I include "$1" -L "$LIB" -lrsc -lm -lpthread \
         -Wl,-rpath,"$LIB" -o "$2"
 }
 
@@ -94,7 +94,7 @@ fi
 if "$BUILD/c/certify" "$BUILD/c/missing.rscm" "$BUILD/c/x.f32" 2>/dev/null; then echo "certify.c accepted a missing model"; exit 1; fi
 
 step "Python tests through ctypes under ASan+UBSan (LD_PRELOAD of the ASan runtime)"
-pytests=(test_native_abi.py test_native_errors.py test_native_forward.py test_native_smoothing.py test_python_api.py)
+pytests=(test_native_abi.py test_native_batch.py test_native_errors.py test_native_forward.py test_native_smoothing.py test_python_api.py)
 [ $quick = 1 ] || pytests+=(test_demo_model.py test_format.py)
 (cd bindings/python && RSC_LIBRARY="$LIB/librsc.so" LD_PRELOAD="$RTDIR/libclang_rt.asan-x86_64.so" \
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" python3 -m pytest -q -p no:cacheprovider "${pytests[@]/#/tests/}")
@@ -106,7 +106,7 @@ swift build --product rsc --scratch-path "$TSAN" --sanitize=thread \
     -Xcc -mllvm -Xcc -tsan-instrument-func-entry-exit=false >"$BUILD/tsan-build.log" 2>&1 \
     || { tail -40 "$BUILD/tsan-build.log"; exit 1; }
 # The toolchain's TSan runtime carries libdispatch interceptors: link libdispatch and BlocksRuntime.
-"$CC" -g -O1 -fsanitize=thread -fuse-ld=lld -Wall -Wextra -Werror -Wno-missing-field-initializers -I include \
+"$CC" -g -O1 -fsanitize=thread -fuse-ld=lld -Wall -Wextra -Werror -I include \
     Tests/c/concurrency.c -L "$TSAN/debug" -lrsc -L "$SWIFTLIB" -ldispatch -lBlocksRuntime -lpthread \
     -Wl,-rpath,"$TSAN/debug" -Wl,-rpath,"$SWIFTLIB" -o "$BUILD/c/concurrency-tsan"
 step "TSan: 8 threads, 1 OpenMP thread per call"

@@ -251,11 +251,31 @@ static void code_input(const rsck_net *net, const float *x, rsck_key key, uint32
 int rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t phase,
                      uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
                      uint64_t *votes, const rsck_poll *poll) {
+    /* One input: with passes = first_pass + count every item j is pass j of input 0. */
+    return rsck_count_votes_batch(net, x, &key, phase, (uint64_t)first_pass + count, first_pass, count,
+                                  nthreads, scratch, votes, poll);
+}
+
+/* Adds a thread's votes for one input to the shared counts and clears them. Integer adds commute,
+ * so the totals do not depend on which thread ran which pass. */
+static void flush_votes(int K, uint64_t input, uint64_t *mine, uint64_t *votes) {
+    for (int k = 0; k < K; k++) {
+        if (mine[k]) __atomic_fetch_add(&votes[input * (uint64_t)K + (uint64_t)k], mine[k], __ATOMIC_RELAXED);
+        mine[k] = 0;
+    }
+}
+
+int rsck_count_votes_batch(const rsck_net *net, const float *xs, const rsck_key *keys, uint32_t phase,
+                           uint64_t passes, uint64_t first_item, uint64_t count, int nthreads,
+                           void *const *scratch, uint64_t *votes, const rsck_poll *poll) {
     const int K = net->num_classes;
-    /* Passes are handed out in blocks from a shared counter: spike counts, hence pass costs, vary
-     * with the noise, so a static split would leave threads idle. (Hand-rolled rather than
-     * schedule(dynamic): clang >= 19 emits __kmpc_dispatch_deinit, absent from Debian's libomp 14.) */
-    const uint32_t block = 16;
+    const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
+    /* Items (input, pass) are handed out in blocks from a shared counter: spike counts, hence pass
+     * costs, vary with the noise, so a static split would leave threads idle. Items are numbered
+     * input-major, so with few passes per input the threads work on different inputs, and with
+     * many they share the passes of one input. (Hand-rolled rather than schedule(dynamic): clang
+     * >= 19 emits __kmpc_dispatch_deinit, absent from Debian's libomp 14.) */
+    const uint64_t block = 16;
     uint64_t next = 0, finished = 0;
     int stop = 0;
 #pragma omp parallel num_threads(nthreads)
@@ -268,17 +288,24 @@ int rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t
         ws.stop = &stop;
         ws.finished = &finished;
         memset(ws.votes, 0, (size_t)K * sizeof(uint64_t));
+        uint64_t current = UINT64_MAX; /* the input ws.votes counts for */
         for (;;) {
             uint64_t begin;
 #pragma omp atomic capture
             { begin = next; next += block; }
             if (begin >= count) break;
-            const uint32_t end = (uint32_t)(count - begin < block ? count : begin + block);
-            for (uint32_t p = (uint32_t)begin; p < end; p++) {
-                const uint32_t pass = first_pass + p;
+            const uint64_t end = count - begin < block ? count : begin + block;
+            for (uint64_t i = begin; i < end; i++) {
+                const uint64_t item = first_item + i, input = item / passes;
+                const uint32_t pass = (uint32_t)(item % passes);
+                if (input != current) {
+                    if (current != UINT64_MAX) flush_votes(K, current, ws.votes, votes);
+                    current = input;
+                }
+                const float *x = xs + input * d;
                 pass_begin(net, &ws);
                 for (int t = 0; t < net->time_steps; t++) {
-                    code_input(net, x, key, phase, pass, (uint32_t)t, &ws);
+                    code_input(net, x, keys[input], phase, pass, (uint32_t)t, &ws);
                     step(net, &ws);
                 }
                 if (poll && __atomic_load_n(&stop, __ATOMIC_RELAXED)) break;
@@ -289,8 +316,7 @@ int rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t
                 __atomic_fetch_add(&finished, end - begin, __ATOMIC_RELAXED);
             }
         }
-#pragma omp critical(rsck_votes)
-        for (int k = 0; k < K; k++) votes[k] += ws.votes[k];
+        if (current != UINT64_MAX) flush_votes(K, current, ws.votes, votes);
     }
     return stop;
 }

@@ -1,8 +1,13 @@
 import CRSCKernel
+// URL only, for Swift users' Model(contentsOf:). scripts/install.sh builds librsc.so (C callers
+// pass paths) with RSC_NO_FOUNDATION: statically linked, FoundationEssentials alone is ~9 MB of its
+// 14 (full Foundation ~60 MB).
+#if !RSC_NO_FOUNDATION
 #if canImport(FoundationEssentials)
-import FoundationEssentials  // URL only; full Foundation would add ~60 MB to a static librsc.so
+import FoundationEssentials
 #else
 import Foundation
+#endif
 #endif
 #if canImport(Glibc)
 import Glibc
@@ -60,14 +65,6 @@ public struct ModelInfo: Sendable, Equatable {
 public final class Model: Sendable {
     public let info: ModelInfo
     let plan: NetworkPlan
-
-    /// Loads and validates an `.rscm` file (a file URL).
-    public convenience init(contentsOf url: URL, options: LoadOptions = LoadOptions()) throws {
-        guard url.isFileURL else {
-            throw RSCError.invalidArgument("\(url) is not a file URL; rsc loads local files")
-        }
-        try self.init(path: url.path, options: options)
-    }
 
     public convenience init(path: String, options: LoadOptions = LoadOptions()) throws {
         try options.validate()
@@ -158,3 +155,15 @@ final class Scratch {
 
     deinit { for p in blocks { free(p) } }
 }
+
+#if !RSC_NO_FOUNDATION
+extension Model {
+    /// Loads and validates an `.rscm` file (a file URL).
+    public convenience init(contentsOf url: URL, options: LoadOptions = LoadOptions()) throws {
+        guard url.isFileURL else {
+            throw RSCError.invalidArgument("\(url) is not a file URL; rsc loads local files")
+        }
+        try self.init(path: url.path, options: options)
+    }
+}
+#endif

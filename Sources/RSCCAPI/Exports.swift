@@ -227,15 +227,7 @@ public func capiPredict(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ x
         let r = try h.model.predict(UnsafeBufferPointer(start: x, count: try length(xLen, "x_len")), parameters: p,
                                     progress: progressHandler(c.progress, c.progress_user))
         if let counts = c.counts { for (k, v) in r.counts.enumerated() { counts[k] = UInt64(v) } }
-        var o = rsc_prediction()
-        o.struct_size = UInt32(MemoryLayout<rsc_prediction>.size)
-        o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
-        o.top = Int32(r.top)
-        o.runner_up = Int32(r.runnerUp)
-        o.count_top = UInt64(r.countTop)
-        o.count_runner_up = UInt64(r.countRunnerUp)
-        o.p_value = r.pValue
-        out.pointee = o
+        out.pointee = predictionStruct(r)
     }
 }
 
@@ -248,21 +240,81 @@ public func capiCertify(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ x
         guard let x else { throw RSCError.nullPointer("x is NULL") }
         guard let out else { throw RSCError.nullPointer("out is NULL") }
         try checkStructSize(out.pointee.struct_size, MemoryLayout<rsc_certificate>.size, "rsc_certificate")
-        let c = params?.pointee ?? capiCertifyDefaults()
-        try checkStructSize(c.struct_size, MemoryLayout<rsc_certify_params>.size, "rsc_certify_params")
-        let p = CertifyParameters(n0: try passes(c.n0, "n0"), n: try passes(c.n, "n"), alpha: c.alpha,
-                                  seed: c.seed, stream: c.stream, threads: Int(c.num_threads))
+        let p = try certifyParameters(params)
         let r = try h.model.certify(UnsafeBufferPointer(start: x, count: try length(xLen, "x_len")), parameters: p,
-                                    progress: progressHandler(c.progress, c.progress_user))
-        var o = rsc_certificate()
-        o.struct_size = UInt32(MemoryLayout<rsc_certificate>.size)
-        o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
-        o.selected = Int32(r.selected)
-        o.count_selected = UInt64(r.countSelected)
-        o.n = UInt64(p.n)
-        o.pa_lower = r.pALower
-        o.radius = r.radius
-        out.pointee = o
+                                    progress: progressHandler(params?.pointee.progress, params?.pointee.progress_user))
+        out.pointee = certificateStruct(r, n: p.n)
+    }
+}
+
+// Output structs ready to pass: struct_size set, everything else zero. C's `= {sizeof x}` idiom
+// fails -Wmissing-field-initializers (-Wextra) in C and C++; a call compiles clean everywhere.
+
+@_cdecl("rsc_model_info_init")
+public func capiModelInfoInit() -> rsc_model_info {
+    var o = rsc_model_info()
+    o.struct_size = UInt32(MemoryLayout<rsc_model_info>.size)
+    return o
+}
+
+@_cdecl("rsc_prediction_init")
+public func capiPredictionInit() -> rsc_prediction {
+    var o = rsc_prediction()
+    o.struct_size = UInt32(MemoryLayout<rsc_prediction>.size)
+    return o
+}
+
+@_cdecl("rsc_certificate_init")
+public func capiCertificateInit() -> rsc_certificate {
+    var o = rsc_certificate()
+    o.struct_size = UInt32(MemoryLayout<rsc_certificate>.size)
+    return o
+}
+
+@_cdecl("rsc_sequential_certificate_init")
+public func capiSequentialCertificateInit() -> rsc_sequential_certificate {
+    var o = rsc_sequential_certificate()
+    o.struct_size = UInt32(MemoryLayout<rsc_sequential_certificate>.size)
+    return o
+}
+
+@_cdecl("rsc_predict_batch")
+public func capiPredictBatch(_ model: OpaquePointer?, _ xs: UnsafePointer<Float>?, _ xsLen: Int, _ numInputs: Int,
+                             _ params: UnsafePointer<rsc_predict_params>?,
+                             _ out: UnsafeMutablePointer<rsc_prediction>?) -> rsc_status {
+    guarded("rsc_predict_batch") {
+        let h = try ModelHandle.from(model)
+        let (xs, n) = try batchInputs(xs, xsLen, numInputs)
+        let stride = try outputStride(out, numInputs, rsc_prediction.self, "rsc_prediction")
+        let c = params?.pointee ?? capiPredictDefaults()
+        try checkStructSize(c.struct_size, MemoryLayout<rsc_predict_params>.size, "rsc_predict_params")
+        let K = h.model.info.numClasses
+        guard c.counts == nil || !n.multipliedReportingOverflow(by: K).overflow else {
+            throw RSCError.inputSize("num_inputs x num_classes = \(n) x \(K) counts overflow")
+        }
+        let p = PredictParameters(n: try passes(c.n, "n"), alpha: c.alpha, seed: c.seed, stream: c.stream,
+                                  threads: Int(c.num_threads))
+        let rs = try h.model.predictBatch(xs, count: n, parameters: p,
+                                          progress: progressHandler(c.progress, c.progress_user))
+        for (i, r) in rs.enumerated() {
+            if let counts = c.counts { for (k, v) in r.counts.enumerated() { counts[i * K + k] = UInt64(v) } }
+            write(predictionStruct(r), to: out!, index: i, stride: stride)
+        }
+    }
+}
+
+@_cdecl("rsc_certify_batch")
+public func capiCertifyBatch(_ model: OpaquePointer?, _ xs: UnsafePointer<Float>?, _ xsLen: Int, _ numInputs: Int,
+                             _ params: UnsafePointer<rsc_certify_params>?,
+                             _ out: UnsafeMutablePointer<rsc_certificate>?) -> rsc_status {
+    guarded("rsc_certify_batch") {
+        let h = try ModelHandle.from(model)
+        let (xs, n) = try batchInputs(xs, xsLen, numInputs)
+        let stride = try outputStride(out, numInputs, rsc_certificate.self, "rsc_certificate")
+        let p = try certifyParameters(params)
+        let rs = try h.model.certifyBatch(xs, count: n, parameters: p,
+                                          progress: progressHandler(params?.pointee.progress, params?.pointee.progress_user))
+        for (i, r) in rs.enumerated() { write(certificateStruct(r, n: p.n), to: out!, index: i, stride: stride) }
     }
 }
 
@@ -324,6 +376,68 @@ public func capiSetNumThreads(_ n: Int32) -> rsc_status {
 }
 
 // MARK: - Helpers
+
+private func certifyParameters(_ params: UnsafePointer<rsc_certify_params>?) throws -> CertifyParameters {
+    let c = params?.pointee ?? capiCertifyDefaults()
+    try checkStructSize(c.struct_size, MemoryLayout<rsc_certify_params>.size, "rsc_certify_params")
+    return CertifyParameters(n0: try passes(c.n0, "n0"), n: try passes(c.n, "n"), alpha: c.alpha,
+                             seed: c.seed, stream: c.stream, threads: Int(c.num_threads))
+}
+
+private func predictionStruct(_ r: Prediction) -> rsc_prediction {
+    var o = capiPredictionInit()
+    o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
+    o.top = Int32(r.top)
+    o.runner_up = Int32(r.runnerUp)
+    o.count_top = UInt64(r.countTop)
+    o.count_runner_up = UInt64(r.countRunnerUp)
+    o.p_value = r.pValue
+    return o
+}
+
+private func certificateStruct(_ r: Certificate, n: Int) -> rsc_certificate {
+    var o = capiCertificateInit()
+    o.label = Int32(r.label ?? Int(RSC_ABSTAIN))
+    o.selected = Int32(r.selected)
+    o.count_selected = UInt64(r.countSelected)
+    o.n = UInt64(n)
+    o.pa_lower = r.pALower
+    o.radius = r.radius
+    return o
+}
+
+/// A batch's inputs: xs non-NULL, num_inputs >= 1 and xs_len a valid length (the model checks
+/// xs_len = num_inputs x d, with overflow).
+private func batchInputs(_ xs: UnsafePointer<Float>?, _ xsLen: Int, _ numInputs: Int) throws
+    -> (UnsafeBufferPointer<Float>, Int) {
+    guard let xs else { throw RSCError.nullPointer("xs is NULL") }
+    let len = try length(xsLen, "xs_len"), n = try length(numInputs, "num_inputs")
+    guard n >= 1 else { throw RSCError.invalidArgument("num_inputs is 0, at least 1 input is needed") }
+    return (UnsafeBufferPointer(start: xs, count: len), n)
+}
+
+/// The byte distance between a batch's output structs: out[0].struct_size, which is at least
+/// this library's sizeof (a caller built against a newer header has larger structs, and its
+/// array's elements lie that far apart), a multiple of the struct's alignment, and with
+/// num_inputs of them within the address space.
+private func outputStride<T>(_ out: UnsafeMutablePointer<T>?, _ count: Int, _ type: T.Type, _ name: String) throws -> Int {
+    guard let out else { throw RSCError.nullPointer("out is NULL") }
+    let given = UnsafeRawPointer(out).load(as: UInt32.self)
+    try checkStructSize(given, MemoryLayout<T>.size, name)
+    let stride = Int(given)
+    guard stride % MemoryLayout<T>.alignment == 0 else {
+        throw RSCError.invalidArgument("out[0].struct_size is \(stride), not a multiple of the struct's alignment \(MemoryLayout<T>.alignment)")
+    }
+    guard !count.multipliedReportingOverflow(by: stride).overflow else {
+        throw RSCError.inputSize("num_inputs x struct_size = \(count) x \(stride) bytes overflows")
+    }
+    return stride
+}
+
+/// Writes this library's part of element i of a caller's array of stride-byte structs.
+private func write<T>(_ value: T, to out: UnsafeMutablePointer<T>, index: Int, stride: Int) {
+    (UnsafeMutableRawPointer(out) + index * stride).storeBytes(of: value, as: T.self)
+}
 
 /// A struct_size smaller than this library's v1 struct is an uninitialised or foreign struct.
 private func checkStructSize(_ given: UInt32, _ size: Int, _ name: String) throws {

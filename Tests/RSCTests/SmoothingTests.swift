@@ -21,6 +21,32 @@ final class SmoothingTests: XCTestCase {
         XCTAssertEqual(c1, c2)
     }
 
+    /// A batch equals one call per input on streams first + i, whatever the thread count: the
+    /// (input, pass) items may be split across threads and chunks in any way.
+    func testBatchEqualsSingleCalls() throws {
+        let inputs: [[Float]] = (0..<5).map { k in x.map { min(1, $0 + Float(k) * 0.1) } }
+        let flat = inputs.flatMap { $0 }
+        for threads in [1, 2, 3] {
+            let c = try flat.withUnsafeBufferPointer {
+                try model.certifyBatch($0, count: 5, parameters: CertifyParameters(n0: 30, n: 200, seed: 4, stream: 10,
+                                                                                   threads: threads), progress: nil)
+            }
+            let p = try flat.withUnsafeBufferPointer {
+                try model.predictBatch($0, count: 5, parameters: PredictParameters(n: 150, seed: 4, stream: 10,
+                                                                                   threads: threads), progress: nil)
+            }
+            for (i, xi) in inputs.enumerated() {
+                XCTAssertEqual(c[i], try model.certify(xi, parameters: CertifyParameters(n0: 30, n: 200, seed: 4,
+                                                                                        stream: 10 + UInt64(i), threads: 1)))
+                XCTAssertEqual(p[i], try model.predict(xi, parameters: PredictParameters(n: 150, seed: 4,
+                                                                                        stream: 10 + UInt64(i), threads: 1)))
+            }
+        }
+        XCTAssertThrowsError(try flat.withUnsafeBufferPointer {
+            try model.predictBatch($0, count: 4, parameters: PredictParameters(n: 10), progress: nil)
+        }) { guard case .inputSize = $0 as? RSCError else { return XCTFail("\($0)") } }
+    }
+
     func testStreamsAreIndependentNoise() throws {
         let a = try model.predict(x, parameters: PredictParameters(n: 2000, stream: 1))
         let b = try model.predict(x, parameters: PredictParameters(n: 2000, stream: 2))

@@ -1,5 +1,6 @@
 /* Concurrency: 8 threads share one model and call rsc_certify, rsc_certify_sequential,
- * rsc_predict (with vote counts),
+ * rsc_predict (with vote counts), rsc_certify_batch and rsc_predict_batch (whose input 0 must
+ * equal the single calls),
  * rsc_forward, rsc_model_info and failing calls at the same time, each job with its own seed,
  * stream and input; every result must equal the same call made sequentially beforehand, and each
  * thread's rsc_last_error must describe its own failure. Run under ThreadSanitizer by
@@ -16,6 +17,7 @@
 #include "check.h"
 
 #define THREADS 8
+#define BATCH 3
 
 typedef struct job {
     uint64_t seed, stream;
@@ -25,6 +27,10 @@ typedef struct job {
     rsc_prediction pred;
     uint64_t *counts;
     float *logits;
+    float *xb;                    /* BATCH inputs: x, then the first two steps of `steps` */
+    rsc_certificate bcert[BATCH];
+    rsc_prediction bpred[BATCH];
+    uint64_t *bcounts;            /* BATCH x num_classes */
 } job;
 
 static rsc_model *model;
@@ -62,23 +68,32 @@ bad:
 static void run_job(job *j) {
     rsc_certify_params cp = rsc_certify_default_params();
     cp.n0 = 16, cp.n = 64, cp.alpha = 0.01, cp.seed = j->seed, cp.stream = j->stream, cp.num_threads = omp_threads;
-    j->cert = (rsc_certificate){sizeof j->cert};
+    j->cert = rsc_certificate_init();
     EXPECT(rsc_certify(model, j->x, info.input_len, &cp, &j->cert) == RSC_OK);
 
     static const double radii[] = {0.0, 0.05, 0.2};
     rsc_sequential_params sp = rsc_certify_sequential_default_params();
     sp.n0 = 16, sp.n_max = 400, sp.alpha = 0.01, sp.seed = j->seed, sp.stream = j->stream;
     sp.num_threads = omp_threads, sp.radii = radii, sp.num_radii = 3;
-    j->seq = (rsc_sequential_certificate){sizeof j->seq};
+    j->seq = rsc_sequential_certificate_init();
     EXPECT(rsc_certify_sequential(model, j->x, info.input_len, &sp, &j->seq) == RSC_OK);
 
     rsc_predict_params pp = rsc_predict_default_params();
     pp.n = 64, pp.alpha = 0.01, pp.seed = j->seed, pp.stream = j->stream, pp.num_threads = omp_threads;
     pp.counts = j->counts;
-    j->pred = (rsc_prediction){sizeof j->pred};
+    j->pred = rsc_prediction_init();
     EXPECT(rsc_predict(model, j->x, info.input_len, &pp, &j->pred) == RSC_OK);
 
     EXPECT(rsc_forward(model, j->steps, info.input_len * info.time_steps, j->logits, info.num_classes) == RSC_OK);
+
+    /* Batches: input i on stream j->stream + i, input 0 being x: the single calls' results. */
+    for (int i = 0; i < BATCH; i++) j->bcert[i] = rsc_certificate_init(), j->bpred[i] = rsc_prediction_init();
+    EXPECT(rsc_certify_batch(model, j->xb, BATCH * info.input_len, BATCH, &cp, j->bcert) == RSC_OK);
+    pp.counts = j->bcounts;
+    EXPECT(rsc_predict_batch(model, j->xb, BATCH * info.input_len, BATCH, &pp, j->bpred) == RSC_OK);
+    EXPECT(memcmp(&j->bcert[0], &j->cert, sizeof j->cert) == 0);
+    EXPECT(memcmp(&j->bpred[0], &j->pred, sizeof j->pred) == 0);
+    EXPECT(memcmp(j->bcounts, j->counts, info.num_classes * sizeof *j->counts) == 0);
 }
 
 static void *worker(void *arg) {
@@ -90,11 +105,14 @@ static void *worker(void *arg) {
         /* A failure whose message names this thread's own length: thread-local last error. */
         char want[64];
         snprintf(want, sizeof want, "x has %d values", 1000 + t);
-        rsc_prediction p = {sizeof p};
+        rsc_prediction p = rsc_prediction_init();
         EXPECT(rsc_predict(model, j->x, (size_t)(1000 + t), NULL, &p) == RSC_E_INPUT_SIZE);
-        struct rsc_model_info i = {sizeof i};
+        struct rsc_model_info i = rsc_model_info_init();
         EXPECT(rsc_model_info(model, &i) == RSC_OK && i.input_len == info.input_len);
         EXPECT(strstr(rsc_last_error(), want) != NULL);
+        rsc_certificate none = rsc_certificate_init();
+        EXPECT(rsc_certify_batch(model, j->xb, 0, 0, NULL, &none) == RSC_E_ARG);
+        EXPECT(strstr(rsc_last_error(), "rsc_certify_batch: num_inputs is 0") != NULL);
     }
     return NULL;
 }
@@ -107,6 +125,8 @@ static void make_job(job *j, int index) {
     j->steps = malloc(T * d * sizeof *j->steps);
     j->counts = calloc(info.num_classes, sizeof *j->counts);
     j->logits = calloc(info.num_classes, sizeof *j->logits);
+    j->xb = malloc(BATCH * d * sizeof *j->xb);
+    j->bcounts = calloc(BATCH * (size_t)info.num_classes, sizeof *j->bcounts);
     uint32_t s = (uint32_t)index * 2654435761u + 1;
     for (size_t i = 0; i < d; i++) {
         s = s * 1664525u + 1013904223u;
@@ -114,9 +134,11 @@ static void make_job(job *j, int index) {
     }
     for (size_t t = 0; t < T; t++)
         for (size_t i = 0; i < d; i++) j->steps[t * d + i] = j->x[i] + 0.25f * (float)((i + t) % 3) - 0.25f;
+    memcpy(j->xb, j->x, d * sizeof *j->x);
+    for (size_t i = 0; i < (BATCH - 1) * d; i++) j->xb[d + i] = j->steps[i % (T * d)];
 }
 
-static void free_job(job *j) { free(j->x), free(j->steps), free(j->counts), free(j->logits); }
+static void free_job(job *j) { free(j->x), free(j->steps), free(j->counts), free(j->logits), free(j->xb), free(j->bcounts); }
 
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "Tests/Fixtures/conv_lif.rscm";
@@ -126,7 +148,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot load %s: %s\n", path, rsc_last_error());
         return 2;
     }
-    info.struct_size = sizeof info;
+    info = rsc_model_info_init();
     EXPECT(rsc_model_info(model, &info) == RSC_OK);
     if (argc > 4) read_npy(argv[4], info.input_len);
     const int n = THREADS * rounds;
@@ -151,7 +173,10 @@ int main(int argc, char **argv) {
                          memcmp(&e->seq, &a->seq, sizeof e->seq) == 0 &&
                          memcmp(&e->pred, &a->pred, sizeof e->pred) == 0 &&
                          memcmp(e->counts, a->counts, info.num_classes * sizeof *e->counts) == 0 &&
-                         memcmp(e->logits, a->logits, info.num_classes * sizeof *e->logits) == 0;
+                         memcmp(e->logits, a->logits, info.num_classes * sizeof *e->logits) == 0 &&
+                         memcmp(e->bcert, a->bcert, sizeof e->bcert) == 0 &&
+                         memcmp(e->bpred, a->bpred, sizeof e->bpred) == 0 &&
+                         memcmp(e->bcounts, a->bcounts, BATCH * info.num_classes * sizeof *e->bcounts) == 0;
         differ += !same;
         certified += e->cert.label != RSC_ABSTAIN;
         if (!same)
@@ -161,7 +186,8 @@ int main(int argc, char **argv) {
     }
     EXPECT(differ == 0);
     printf("concurrency: %d threads x %d rounds on %s (num_threads %u per call): %d certify, %d predict, "
-           "%d sequential, %d forward calls, %d certified; %s\n", THREADS, rounds, path, omp_threads, n, n, n, n,
+           "%d sequential, %d forward calls, %d batch pairs of %d inputs, %d certified; %s\n", THREADS, rounds, path,
+           omp_threads, n, n, n, n, n, BATCH,
            certified,
            differ ? "RESULTS DIFFER from the sequential calls" : "all equal to the sequential calls");
     for (int i = 0; i < n; i++) free_job(&expected[i]), free_job(&actual[i]);

@@ -143,14 +143,14 @@ int main(int argc, char **argv) {
         }
         /* Half of it (~160 MB per thread) loads; with the memory capped the call fails cleanly. */
         EXPECT(ls == RSC_OK);
-        struct rsc_model_info info = {sizeof info};
+        struct rsc_model_info info = rsc_model_info_init();
         EXPECT(rsc_model_info(m, &info) == RSC_OK && info.scratch_bytes > (96u << 20) && info.scratch_bytes < (256u << 20));
         const size_t d = (size_t)H * 4096u;
         float *x = calloc(d, sizeof *x);  /* allocated with the cap lifted */
         cap_address_space(64u << 20);
         rsc_predict_params pp = rsc_predict_default_params();
         pp.n = 2, pp.num_threads = 2;
-        rsc_prediction pr = {sizeof pr};
+        rsc_prediction pr = rsc_prediction_init();
         const rsc_status s = rsc_predict(m, x, d, &pp, &pr);
         printf("  %-30s -> %-17s %s\n", "half of it, memory capped", rsc_status_string(s), rsc_last_error());
         EXPECT(s == RSC_E_NOMEM);

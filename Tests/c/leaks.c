@@ -56,6 +56,11 @@ static int check_growth(const char *phase, int count, long warm, long end, long 
     return 0;
 }
 
+static bool cancel_half_way(float done, void *user) {
+    (void)user;
+    return done < 0.5f;
+}
+
 int main(int argc, char **argv) {
     const char *dir = fixtures_dir(argc, argv);
     const int cycles = argc > 2 ? atoi(argv[2]) : 10000, calls = argc > 3 ? atoi(argv[3]) : 10000;
@@ -71,7 +76,7 @@ int main(int argc, char **argv) {
         if (i == cycles / 10) warm = rss_kb();
         rsc_model *m = NULL;
         EXPECT(rsc_load(good, &m) == RSC_OK);
-        struct rsc_model_info info = {sizeof info};
+        struct rsc_model_info info = rsc_model_info_init();
         EXPECT(rsc_model_info(m, &info) == RSC_OK && info.num_classes == 10);
         rsc_free(m);
         EXPECT(rsc_load(missing, &m) == RSC_E_IO && m == NULL);
@@ -81,7 +86,7 @@ int main(int argc, char **argv) {
     unlink(corrupt);
 
     rsc_model *m = load_fixture(dir, "conv_lif.rscm");
-    struct rsc_model_info info = {sizeof info};
+    struct rsc_model_info info = rsc_model_info_init();
     EXPECT(rsc_model_info(m, &info) == RSC_OK);
     float *x = malloc(info.input_len * info.time_steps * sizeof *x), logits[10];
     uint64_t counts[10];
@@ -90,22 +95,35 @@ int main(int argc, char **argv) {
         if (i == calls / 10) warm = rss_kb();
         rsc_certify_params cp = rsc_certify_default_params();
         cp.n0 = 8, cp.n = 32, cp.seed = (uint64_t)i;
-        rsc_certificate c = {sizeof c};
+        rsc_certificate c = rsc_certificate_init();
         EXPECT(rsc_certify(m, x, info.input_len, &cp, &c) == RSC_OK);
         if (i % 10 == 0) {
             rsc_predict_params pp = rsc_predict_default_params();
             pp.n = 32, pp.seed = (uint64_t)i, pp.counts = counts;
-            rsc_prediction p = {sizeof p};
+            rsc_prediction p = rsc_prediction_init();
             EXPECT(rsc_predict(m, x, info.input_len, &pp, &p) == RSC_OK);
             EXPECT(rsc_forward(m, x, info.input_len * info.time_steps, logits, 10) == RSC_OK);
             EXPECT(rsc_certify(m, x, info.input_len + 1, &cp, &c) == RSC_E_INPUT_SIZE);
             const double radii[] = {0.0, 0.1};
             rsc_sequential_params sp = rsc_certify_sequential_default_params();
             sp.n0 = 8, sp.n_max = 200, sp.seed = (uint64_t)i, sp.radii = radii, sp.num_radii = 2;
-            rsc_sequential_certificate sc = {sizeof sc};
+            rsc_sequential_certificate sc = rsc_sequential_certificate_init();
             EXPECT(rsc_certify_sequential(m, x, info.input_len, &sp, &sc) == RSC_OK && sc.passes <= 200);
             sp.num_radii = 3000;  /* too many: an argument error, nothing allocated for it */
             EXPECT(rsc_certify_sequential(m, x, info.input_len, &sp, &sc) == RSC_E_ARG);
+            /* Batches over the T inputs in x: success, a cancellation half-way (scratch and keys
+             * allocated, then thrown away) and an overflowing length. */
+            rsc_certificate cb[16];
+            rsc_prediction pb[16];
+            const size_t nb = info.time_steps < 16 ? info.time_steps : 16;
+            for (size_t k = 0; k < nb; k++) cb[k] = rsc_certificate_init(), pb[k] = rsc_prediction_init();
+            EXPECT(rsc_certify_batch(m, x, nb * info.input_len, nb, &cp, cb) == RSC_OK);
+            pp.counts = NULL;
+            EXPECT(rsc_predict_batch(m, x, nb * info.input_len, nb, &pp, pb) == RSC_OK);
+            cp.progress = cancel_half_way;
+            EXPECT(rsc_certify_batch(m, x, nb * info.input_len, nb, &cp, cb) == RSC_E_CANCELLED);
+            cp.progress = NULL;
+            EXPECT(rsc_certify_batch(m, x, nb * info.input_len, SIZE_MAX / 2, &cp, cb) == RSC_E_INPUT_SIZE);
         }
     }
     grew |= check_growth("certify", calls, warm, rss_kb(), limit);

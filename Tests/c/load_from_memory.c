@@ -18,13 +18,13 @@ static unsigned char *read_file(const char *path, size_t *size) {
 }
 
 static void votes(rsc_model *m, uint64_t *counts) {
-    struct rsc_model_info info = {sizeof info};
+    struct rsc_model_info info = rsc_model_info_init();
     EXPECT(rsc_model_info(m, &info) == RSC_OK);
     float *x = calloc(info.input_len, sizeof *x);
     for (uint64_t i = 0; i < info.input_len; i++) x[i] = (float)(i % 7) / 7.0f;
     rsc_predict_params p = rsc_predict_default_params();
     p.n = 300, p.seed = 5, p.counts = counts;
-    rsc_prediction out = {sizeof out};
+    rsc_prediction out = rsc_prediction_init();
     EXPECT(rsc_predict(m, x, info.input_len, &p, &out) == RSC_OK);
     free(x);
 }
@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
     votes(a, ca);
     votes(b, cb);
     EXPECT(memcmp(ca, cb, sizeof ca) == 0);
-    struct rsc_model_info ia = {sizeof ia}, ib = {sizeof ib};
+    struct rsc_model_info ia = rsc_model_info_init(), ib = rsc_model_info_init();
     EXPECT(rsc_model_info(a, &ia) == RSC_OK && rsc_model_info(b, &ib) == RSC_OK);
     EXPECT(ia.work_per_pass == ib.work_per_pass && ia.plan_bytes == ib.plan_bytes);
     EXPECT(strcmp(ia.name, ib.name) == 0);

@@ -17,7 +17,7 @@ int main(int argc, char **argv) {
         for (uint64_t n = 1; n <= 1000; n *= 10) {
             rsc_certify_params p = rsc_certify_default_params();
             p.n0 = 2, p.n = n, p.alpha = alphas[i];
-            rsc_certificate c = {sizeof c};
+            rsc_certificate c = rsc_certificate_init();
             EXPECT(rsc_certify(m, x, 4, &p, &c) == RSC_OK);
             EXPECT(c.count_selected == n && c.label == 0);
             EXPECT(c.pa_lower < 1.0 && c.pa_lower >= 0.5);

@@ -9,7 +9,7 @@
 
 int main(int argc, char **argv) {
     rsc_model *m = load_fixture(fixtures_dir(argc, argv), "conv_lif.rscm");
-    struct rsc_model_info info = {sizeof info};
+    struct rsc_model_info info = rsc_model_info_init();
     EXPECT(rsc_model_info(m, &info) == RSC_OK);
     float *x = calloc(info.input_len * info.time_steps, sizeof *x);
     float logits[16];
@@ -17,12 +17,12 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
         rsc_predict_params pp = rsc_predict_default_params();
         pp.n = 4;
-        rsc_prediction p = {sizeof p};
+        rsc_prediction p = rsc_prediction_init();
         EXPECT(rsc_predict(m, x, lens[i], &pp, &p) == RSC_E_INPUT_SIZE);
         EXPECT(strstr(rsc_last_error(), "x_len is ") != NULL);
         rsc_certify_params cp = rsc_certify_default_params();
         cp.n0 = 2, cp.n = 4;
-        rsc_certificate c = {sizeof c};
+        rsc_certificate c = rsc_certificate_init();
         EXPECT(rsc_certify(m, x, lens[i], &cp, &c) == RSC_E_INPUT_SIZE);
         EXPECT(strstr(rsc_last_error(), "x_len") != NULL);
         EXPECT(rsc_forward(m, x, lens[i], logits, 16) == RSC_E_INPUT_SIZE);

@@ -5,7 +5,8 @@
  *
  * INPUT.f32 holds the input as raw little-endian float32 values, C*H*W of them, channels first
  * (numpy: x.astype("<f4").tofile("input.f32")). Prints "class K (NAME) radius R pA P", or
- * "abstain pA P". Every status is checked; everything is freed. */
+ * "abstain pA P". Every status is checked; everything is freed. Compiles clean as C99 and as
+ * C++17 under -Wall -Wextra -Werror -pedantic (tests/test_embedding.py builds it so). */
 #include <rsc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", rsc_last_error());
         return 1;
     }
-    struct rsc_model_info info = {sizeof info};
+    struct rsc_model_info info = rsc_model_info_init();
     if (rsc_model_info(model, &info) != RSC_OK) {
         fprintf(stderr, "%s\n", rsc_last_error());
         rsc_free(model);
         return 1;
     }
 
-    float *x = malloc(info.input_len * sizeof *x);
+    float *x = (float *)malloc(info.input_len * sizeof *x); /* the cast: valid C++ too */
     FILE *f = fopen(argv[2], "rb");
     size_t got = (x && f) ? fread(x, sizeof *x, info.input_len, f) : 0;
     if (f) fclose(f);
@@ -40,7 +41,7 @@ int main(int argc, char **argv) {
 
     rsc_certify_params params = rsc_certify_default_params(); /* n0 100, n 100000, alpha 0.001 */
     if (argc > 3) params.seed = strtoull(argv[3], NULL, 10);
-    rsc_certificate cert = {sizeof cert};
+    rsc_certificate cert = rsc_certificate_init();
     rsc_status status = rsc_certify(model, x, info.input_len, &params, &cert);
     free(x);
     if (status != RSC_OK) {

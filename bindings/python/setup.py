@@ -1,12 +1,9 @@
 """Builds the self-contained librsc.so and ships it as rsc/librsc.so (as llama-cpp-python builds
 llama.cpp): `pip install ./bindings/python` and `pip wheel ./bindings/python` run
-
-    swift build -c release --product rsc -Xswiftc -static-stdlib
-        -Xlinker -soname=librsc.so.<major> -Xlinker --version-script=scripts/librsc.map
-
-on the Swift package at the repository root (../..), with scripts/install.sh's scratch path
-(.build/dist-lib: the same flags, so either reuses the other's build and nothing else can land
-there), then strip the copy. The wheel is tagged py3-none-<platform>: ctypes loads the library,
+scripts/build_lib.sh (the release build of librsc.so with -static-stdlib, its soname and the
+version script that exports only rsc_*) on the Swift package at the repository root (../..),
+with scripts/install.sh's scratch path (.build/dist-lib: the same script, so either reuses the
+other's build and nothing else can land there), then strip the copy. The wheel is tagged py3-none-<platform>: ctypes loads the library,
 so any Python 3 can use it, on this platform only. At run time the library needs libc, libstdc++
 and libomp.so.5 (Debian: libomp5), no Swift runtime.
 
@@ -17,7 +14,6 @@ No sdist: the Swift sources live at the repository root, outside this directory.
 from a checkout or a git URL (`pip install "git+URL#subdirectory=bindings/python"`).
 Metadata lives in pyproject.toml."""
 import os
-import re
 import shutil
 import struct
 import subprocess
@@ -77,11 +73,7 @@ def _build_library() -> Path:
               "and libomp-dev, or build librsc.so elsewhere (bash scripts/install.sh PREFIX) and "
               "install with RSC_LIBRARY=PREFIX/lib/librsc.so, which ships that file instead.")
     root = _swift_package()
-    header = (root / "include" / "rsc.h").read_text()
-    major = re.search(r"^#define RSC_VERSION_MAJOR (\d+)$", header, re.M)[1]
-    cmd = [swift, "build", "-c", "release", "--product", "rsc", "--scratch-path", str(SCRATCH),
-           "-Xswiftc", "-static-stdlib", "-Xlinker", f"-soname=librsc.so.{major}",
-           "-Xlinker", f"--version-script={root / 'scripts' / 'librsc.map'}"]
+    cmd = ["bash", str(root / "scripts" / "build_lib.sh"), str(SCRATCH)]
     print("building librsc.so (a minute or more from scratch):", " ".join(cmd), flush=True)
     start = time.monotonic()
     if subprocess.run(cmd, cwd=root).returncode != 0:

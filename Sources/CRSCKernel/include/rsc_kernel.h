@@ -125,6 +125,14 @@ int rsck_count_votes(const rsck_net *net, const float *x, rsck_key key, uint32_t
                      uint32_t first_pass, uint32_t count, int nthreads, void *const *scratch,
                      uint64_t *votes, const rsck_poll *poll);
 
+/* The same over many inputs: item j of [first_item, first_item + count) is pass j % passes of
+ * input j / passes (d floats at xs + (j / passes) * d, keyed by keys[j / passes]), its vote added
+ * to votes[(j / passes) * num_classes + class]. The votes do not depend on nthreads, nor on how
+ * the items are split into calls. rsck_count_votes is this with one input. */
+int rsck_count_votes_batch(const rsck_net *net, const float *xs, const rsck_key *keys, uint32_t phase,
+                           uint64_t passes, uint64_t first_item, uint64_t count, int nthreads,
+                           void *const *scratch, uint64_t *votes, const rsck_poll *poll);
+
 /* Operations of one step of op (the unit of rsc_model_info.work_per_pass and of rsck_poll). */
 uint64_t rsck_op_work(const rsck_layer *op);
 

@@ -30,38 +30,62 @@ extension Model {
 
     public func predict(_ x: UnsafeBufferPointer<Float>, parameters p: PredictParameters,
                  progress: ProgressHandler?) throws -> Prediction {
-        try checkInput(x)
-        try p.validate()
-        let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads, passes: p.n,
-                                      polled: progress != nil)
-        let counts = try counter.count(.predict, passes: p.n) { progress?(Double($0) / Double(p.n)) ?? true }
-        // Top two by count, lowest index first on ties.
-        let order = counts.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
-        let (a, b) = (order[0], order[1])
-        let pValue = Statistics.binomialTestPValue(counts[a], n: counts[a] + counts[b], p: 0.5)
-        return Prediction(label: pValue <= p.alpha ? a : nil, top: a, runnerUp: b, countTop: counts[a],
-                          countRunnerUp: counts[b], pValue: pValue, counts: counts)
+        try predictBatch(x, count: 1, parameters: p, progress: progress)[0]
     }
 
     public func certify(_ x: UnsafeBufferPointer<Float>, parameters p: CertifyParameters,
                  progress: ProgressHandler?) throws -> Certificate {
-        let sigmaEff = try certificateScale()
-        try checkInput(x)
+        try certifyBatch(x, count: 1, parameters: p, progress: progress)[0]
+    }
+
+    /// PREDICT for `count` inputs of d floats each, laid out one after another in xs: input i uses
+    /// stream p.stream + i, so the results equal `count` single calls with those streams. One
+    /// kernel call runs passes of several inputs at once (all threads busy even when p.n is small);
+    /// progress reports the fraction of all passes done.
+    public func predictBatch(_ xs: UnsafeBufferPointer<Float>, count: Int, parameters p: PredictParameters,
+                             progress: ProgressHandler?) throws -> [Prediction] {
+        try checkInputs(xs, count: count, stream: p.stream, passes: p.n)
         try p.validate()
-        let total = Double(p.n0) + Double(p.n)
-        let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads,
-                                      passes: max(p.n0, p.n), polled: progress != nil)
-        let selection = try counter.count(.select, passes: p.n0) { progress?(Double($0) / total) ?? true }
-        let selected = argmax(selection)
-        let estimation = try counter.count(.estimate, passes: p.n) { progress?((Double(p.n0) + Double($0)) / total) ?? true }
-        let nA = estimation[selected]
-        let pA = Statistics.noiseAdjustedLower(
-            Statistics.clopperPearsonLower(successes: nA, trials: p.n, alpha: p.alpha), tailMass: info.noiseTailMass)
-        guard pA >= 0.5 else {
-            return Certificate(label: nil, selected: selected, countSelected: nA, pALower: pA, radius: 0)
+        let counter = try VoteCounter(model: self, xs: xs, count: count, seed: p.seed, firstStream: p.stream,
+                                      threads: p.threads, passes: p.n, polled: progress != nil)
+        let total = Double(count) * Double(p.n)
+        let counts = try counter.countAll(.predict, passes: p.n) { progress?(Double($0) / total) ?? true }
+        return counts.map { prediction($0, alpha: p.alpha) }
+    }
+
+    /// CERTIFY for `count` inputs (laid out as in `predictBatch`), input i on stream p.stream + i:
+    /// the selection passes of all inputs, then their estimation passes.
+    public func certifyBatch(_ xs: UnsafeBufferPointer<Float>, count: Int, parameters p: CertifyParameters,
+                             progress: ProgressHandler?) throws -> [Certificate] {
+        let sigmaEff = try certificateScale()
+        try checkInputs(xs, count: count, stream: p.stream, passes: max(p.n0, p.n))
+        try p.validate()
+        let counter = try VoteCounter(model: self, xs: xs, count: count, seed: p.seed, firstStream: p.stream,
+                                      threads: p.threads, passes: max(p.n0, p.n), polled: progress != nil)
+        let total = Double(count) * (Double(p.n0) + Double(p.n))
+        let selection = try counter.countAll(.select, passes: p.n0) { progress?(Double($0) / total) ?? true }
+        let done = Double(count) * Double(p.n0)
+        let estimation = try counter.countAll(.estimate, passes: p.n) { progress?((done + Double($0)) / total) ?? true }
+        return zip(selection, estimation).map { s, e in
+            let selected = argmax(s), nA = e[selected]
+            let pA = Statistics.noiseAdjustedLower(
+                Statistics.clopperPearsonLower(successes: nA, trials: p.n, alpha: p.alpha), tailMass: info.noiseTailMass)
+            guard pA >= 0.5 else {
+                return Certificate(label: nil, selected: selected, countSelected: nA, pALower: pA, radius: 0)
+            }
+            return Certificate(label: selected, selected: selected, countSelected: nA, pALower: pA,
+                               radius: sigmaEff * Statistics.normalQuantile(pA))
         }
-        return Certificate(label: selected, selected: selected, countSelected: nA, pALower: pA,
-                           radius: sigmaEff * Statistics.normalQuantile(pA))
+    }
+
+    /// PREDICT's decision on one input's votes: top two by count (lowest index first on ties), a
+    /// two-sided binomial test between them.
+    func prediction(_ counts: [Int], alpha: Double) -> Prediction {
+        let order = counts.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        let (a, b) = (order[0], order[1])
+        let pValue = Statistics.binomialTestPValue(counts[a], n: counts[a] + counts[b], p: 0.5)
+        return Prediction(label: pValue <= alpha ? a : nil, top: a, runnerUp: b, countTop: counts[a],
+                          countRunnerUp: counts[b], pValue: pValue, counts: counts)
     }
 
     /// The most voted class, the lowest index on ties.
@@ -76,6 +100,30 @@ extension Model {
             throw RSCError.inputSize("x has \(x.count) values, the model takes \(info.inputShape.count) (\(info.inputShape))")
         }
         try InputCheck.values(x, name: "x")
+    }
+
+    /// A batch: count >= 1 inputs of d values (count 1: exactly checkInput), streams
+    /// first .. first + count - 1 without wrapping, and count x passes items within UInt64.
+    func checkInputs(_ xs: UnsafeBufferPointer<Float>, count: Int, stream: UInt64, passes: Int) throws {
+        if count == 1 { return try checkInput(xs) }
+        guard count >= 1 else { throw RSCError.invalidArgument("num_inputs is \(count), at least 1 input is needed") }
+        let d = info.inputShape.count
+        let (len, over) = count.multipliedReportingOverflow(by: d)
+        guard !over else {
+            throw RSCError.inputSize("num_inputs x d = \(count) x \(d) overflows; no buffer holds that many values")
+        }
+        guard xs.count == len else {
+            throw RSCError.inputSize("xs has \(xs.count) values, \(count) inputs of \(d) (\(info.inputShape)) are \(len)")
+        }
+        guard stream <= UInt64.max - UInt64(count - 1) else {
+            throw RSCError.invalidArgument("streams \(stream) + 0 ..< \(count) pass 2^64 - 1; use a smaller first stream")
+        }
+        guard !UInt64(count).multipliedReportingOverflow(by: UInt64(max(passes, 1))).overflow else {
+            throw RSCError.invalidArgument("num_inputs x passes = \(count) x \(passes) overflows 64 bits")
+        }
+        for i in 0..<count {
+            try InputCheck.values(UnsafeBufferPointer(rebasing: xs[(i * d)..<((i + 1) * d)]), name: "xs[\(i)]")
+        }
     }
 
     /// sigma_eff, the radius scale of certify, or the error certify gives on a model whose coding
@@ -135,29 +183,40 @@ private final class PollContext {
 /// With a callback (`polled`) the kernel also calls it from inside the passes, on the calling
 /// thread, every `pollWork` operations of that thread's work, so that a call on a slow model
 /// stops within a bounded time (docs/reliability.md), not only between chunks.
+/// A counter holds one input or a batch: the kernel's items are (input, pass) pairs, input-major.
 struct VoteCounter {
     static let chunk = 2048
     /// Some tens of milliseconds of one core's work between polls inside a chunk: a cancellation
     /// lands quickly, and a callback (a Python one through ctypes, say) costs nothing measurable.
     static let pollWork: UInt64 = 1 << 26
     let model: Model
-    let x: UnsafeBufferPointer<Float>
-    let key: rsck_key
+    let xs: UnsafeBufferPointer<Float>
+    let keys: [rsck_key]
     let threads: Int
     let scratch: Scratch
     let polled: Bool
 
     init(model: Model, x: UnsafeBufferPointer<Float>, seed: UInt64, stream: UInt64, threads requested: Int,
          passes: Int, polled: Bool = false) throws {
+        try self.init(model: model, xs: x, count: 1, seed: seed, firstStream: stream, threads: requested,
+                      passes: passes, polled: polled)
+    }
+
+    /// count inputs of d floats in xs, input i keyed by (seed, firstStream + i); passes: the most
+    /// any phase counts per input (threads beyond count x passes would idle).
+    init(model: Model, xs: UnsafeBufferPointer<Float>, count: Int, seed: UInt64, firstStream: UInt64,
+         threads requested: Int, passes: Int, polled: Bool = false) throws {
         self.polled = polled
         let fallback = Model.defaultThreadCount > 0 ? Model.defaultThreadCount : Int(rsck_max_threads())
+        let items = count.multipliedReportingOverflow(by: passes)
+        let work = items.overflow ? Int.max : items.partialValue
         // More threads than passes would only idle.
         // And no more than the system can create now: libomp would abort the process instead.
-        threads = Int(rsck_usable_threads(Int32(max(1, min(requested > 0 ? requested : fallback, passes,
+        threads = Int(rsck_usable_threads(Int32(max(1, min(requested > 0 ? requested : fallback, work,
                                                                 Int(RSCK_MAX_THREADS))))))
         self.model = model
-        self.x = x
-        key = rsck_derive_key(seed, stream)
+        self.xs = xs
+        keys = (0..<count).map { rsck_derive_key(seed, firstStream &+ UInt64($0)) }
         scratch = try Scratch(bytes: model.plan.scratchBytes, threads: threads)
     }
 
@@ -165,28 +224,46 @@ struct VoteCounter {
         try count(phase, from: 0, to: n, progress: progress)
     }
 
-    /// Votes of passes start..<n of a phase (each pass's vote depends only on its index, so the
-    /// counts of consecutive ranges add up to those of their union); progress gets the passes done
-    /// of the phase, start first.
+    /// Votes of passes start..<n of a phase for a one-input counter (each pass's vote depends
+    /// only on its index, so the counts of consecutive ranges add up to those of their union);
+    /// progress gets the passes done of the phase, start first.
     func count(_ phase: Phase, from start: Int, to n: Int, progress: (Int) -> Bool) throws -> [Int] {
-        var votes = [UInt64](repeating: 0, count: model.info.numClasses)
+        precondition(keys.count == 1, "count(from:to:) takes a one-input counter")
+        return try countItems(phase, passes: n, from: start, to: n, progress: progress).map { Int($0) }
+    }
+
+    /// Votes of passes 0..<n of a phase for every input, [input][class]; progress gets the
+    /// passes done over all inputs.
+    func countAll(_ phase: Phase, passes n: Int, progress: (Int) -> Bool) throws -> [[Int]] {
+        let K = model.info.numClasses
+        let votes = try countItems(phase, passes: n, from: 0, to: keys.count * n, progress: progress)
+        return (0..<keys.count).map { i in votes[(i * K)..<((i + 1) * K)].map { Int($0) } }
+    }
+
+    /// Items start..<end (item j: pass j % passes of input j / passes), in chunks of
+    /// `chunk` x threads items: [input * K + class] votes.
+    private func countItems(_ phase: Phase, passes: Int, from start: Int, to end: Int,
+                            progress: (Int) -> Bool) throws -> [UInt64] {
+        var votes = [UInt64](repeating: 0, count: keys.count * model.info.numClasses)
         var done = start
-        while done < n {
-            guard progress(done) else { throw RSCError.cancelled("cancelled by the progress callback after \(done) of \(n) passes") }
-            let m = min(Self.chunk * threads, n - done)
-            let stopped = withoutActuallyEscaping(progress) { runChunk(phase, from: done, passes: m, votes: &votes, progress: $0) }
+        while done < end {
+            guard progress(done) else { throw RSCError.cancelled("cancelled by the progress callback after \(done) of \(end) passes") }
+            let m = min(Self.chunk * threads, end - done)
+            let stopped = withoutActuallyEscaping(progress) {
+                runChunk(phase, passes: passes, from: done, count: m, votes: &votes, progress: $0)
+            }
             if stopped {
-                throw RSCError.cancelled("cancelled by the progress callback during passes \(done)..<\(done + m) of \(n)")
+                throw RSCError.cancelled("cancelled by the progress callback during passes \(done)..<\(done + m) of \(end)")
             }
             done += m
         }
-        guard progress(n) else { throw RSCError.cancelled("cancelled by the progress callback after \(n) of \(n) passes") }
-        return votes.map { Int($0) }
+        guard progress(end) else { throw RSCError.cancelled("cancelled by the progress callback after \(end) of \(end) passes") }
+        return votes
     }
 
-    /// One kernel call over passes start..<start + count, adding to votes; true when the progress
+    /// One kernel call over items start..<start + count, adding to votes; true when the progress
     /// callback stopped it from inside (polled only).
-    private func runChunk(_ phase: Phase, from start: Int, passes count: Int, votes: inout [UInt64],
+    private func runChunk(_ phase: Phase, passes: Int, from start: Int, count: Int, votes: inout [UInt64],
                           progress: @escaping (Int) -> Bool) -> Bool {
         let box = PollContext(progress: progress, base: start)  // lives for this call only
         var poll = rsck_poll(fn: { ctx, finished in
@@ -196,11 +273,13 @@ struct VoteCounter {
         return withExtendedLifetime(box) {
             withUnsafePointer(to: model.plan.net) { net in
                 scratch.blocks.withUnsafeBufferPointer { blocks in
-                    votes.withUnsafeMutableBufferPointer { v in
-                        withUnsafePointer(to: &poll) { pollPointer in
-                            rsck_count_votes(net, x.baseAddress, key, phase.rawValue, UInt32(start), UInt32(count),
-                                             Int32(threads), blocks.baseAddress, v.baseAddress,
-                                             polled ? pollPointer : nil) != 0
+                    keys.withUnsafeBufferPointer { k in
+                        votes.withUnsafeMutableBufferPointer { v in
+                            withUnsafePointer(to: &poll) { pollPointer in
+                                rsck_count_votes_batch(net, xs.baseAddress, k.baseAddress, phase.rawValue, UInt64(passes),
+                                                       UInt64(start), UInt64(count), Int32(threads), blocks.baseAddress,
+                                                       v.baseAddress, polled ? pollPointer : nil) != 0
+                            }
                         }
                     }
                 }

@@ -154,6 +154,14 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
                                                   ctypes.POINTER(SequentialParams),
                                                   ctypes.POINTER(SequentialCertificate)]),
         "rsc_set_num_threads": (ctypes.c_int, [ctypes.c_int]),
+        "rsc_model_info_init": (ModelInfo, []),
+        "rsc_prediction_init": (Prediction, []),
+        "rsc_certificate_init": (Certificate, []),
+        "rsc_sequential_certificate_init": (SequentialCertificate, []),
+        "rsc_predict_batch": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t, ctypes.c_size_t,
+                                             ctypes.POINTER(PredictParams), ctypes.POINTER(Prediction)]),
+        "rsc_certify_batch": (ctypes.c_int, [ctypes.c_void_p, _f32p, ctypes.c_size_t, ctypes.c_size_t,
+                                             ctypes.POINTER(CertifyParams), ctypes.POINTER(Certificate)]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)

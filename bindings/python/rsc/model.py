@@ -456,7 +456,6 @@ class Model:
     def _run_batch(self, kind: str, xs, labels, tsv, progress: bool, kwargs: dict,
                    first_stream: int) -> list:
         import datetime
-        import time
         xs = _input_rows(xs, self.info)
         if labels is not None:
             labels = _labels(labels, len(xs), self.info.num_classes)
@@ -467,25 +466,82 @@ class Model:
             sequential = "radii" in kwargs
             if out:
                 out.write(TSV_HEADERS["sequential" if sequential else kind] + "\n")
-            for i, x in enumerate(xs):
-                t0 = time.perf_counter()
-                r = getattr(self, kind)(x, stream=first_stream + i, **kwargs)
-                dt = datetime.timedelta(seconds=time.perf_counter() - t0)
-                results.append(r)
+            for s, e, rs, seconds in self._chunks(kind, xs, first_stream, kwargs):
+                for i, r in zip(range(s, e), rs):
+                    results.append(r)
+                    if out:
+                        label = int(labels[i]) if labels is not None else -1
+                        correct = -1 if label < 0 else int(r.label == label)
+                        radius = f"\t{r.radius:.4f}" if kind == "certify" else ""
+                        passes = f"\t{r.n}" if sequential else ""
+                        dt = datetime.timedelta(seconds=seconds)
+                        out.write(f"{first_stream + i}\t{label}\t{r.label}{radius}\t{correct}\t{dt}"
+                                  f"{passes}\n")
                 if out:
-                    label = int(labels[i]) if labels is not None else -1
-                    correct = -1 if label < 0 else int(r.label == label)
-                    radius = f"\t{r.radius:.4f}" if kind == "certify" else ""
-                    passes = f"\t{r.n}" if sequential else ""
-                    out.write(f"{first_stream + i}\t{label}\t{r.label}{radius}\t{correct}\t{dt}"
-                              f"{passes}\n")
                     out.flush()
-                bar.update(1)
+                bar.update(e - s)
         finally:
             bar.close()
             if out:
                 out.close()
         return results
+
+    # Passes per batch call: enough to keep many threads busy, few enough that the progress bar
+    # and the TSV advance every few seconds.
+    _BATCH_PASSES = 1 << 16
+
+    def _chunks(self, kind: str, xs: np.ndarray, first_stream: int, kwargs: dict):
+        """(start, end, results, seconds per input) for consecutive chunks of the rows xs: one
+        rsc_predict_batch / rsc_certify_batch call per chunk (sequential certification: one call
+        per input), so the seconds are the chunk's time over its inputs."""
+        import time
+        if "radii" in kwargs:
+            per_call = 1
+        else:
+            passes = kwargs["n"] + kwargs.get("n0", 0)
+            per_call = max(1, min(len(xs), self._BATCH_PASSES // max(1, passes)))
+        for s in range(0, len(xs), per_call):
+            e = min(len(xs), s + per_call)
+            t0 = time.perf_counter()
+            if per_call == 1:
+                rs = [getattr(self, kind)(xs[s], stream=first_stream + s, **kwargs)]
+            else:
+                rs = self._batch(kind, xs[s:e], first_stream + s, **kwargs)
+            yield s, e, rs, (time.perf_counter() - t0) / (e - s)
+
+    def _batch(self, kind: str, rows: np.ndarray, first_stream: int, *, n: int, alpha: float, seed: int,
+               threads: int, n0: int = 100, progress: Optional[Callable[[float], bool]] = None) -> list:
+        """One rsc_predict_batch / rsc_certify_batch call on rows (N, d) float32: input i on stream
+        first_stream + i, results equal to N single calls. progress as in `predict` (the
+        fraction of all N inputs' passes)."""
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        count = len(rows)
+        K = self.info.num_classes
+        if kind == "predict":
+            p = self._lib.rsc_predict_default_params()
+            counts = np.zeros((count, K), dtype=np.uint64)
+            p.counts = counts.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
+            out_type, fn = _native.Prediction, self._lib.rsc_predict_batch
+        else:
+            p = self._lib.rsc_certify_default_params()
+            p.n0 = _int("n0", n0, _U64)
+            out_type, fn = _native.Certificate, self._lib.rsc_certify_batch
+        p.n, p.alpha = _int("n", n, _U64), alpha
+        p.seed, p.stream = _int("seed", seed, _U64), _int("first_stream", first_stream, _U64)
+        p.num_threads = _int("threads", threads, _U32)
+        cb = _Progress(progress)
+        p.progress = cb.c
+        out = (out_type * max(1, count))()
+        out[0].struct_size = ctypes.sizeof(out_type)
+        with self._use() as h:
+            status = fn(h, rows.ctypes.data_as(_native._f32p), rows.size, count, ctypes.byref(p), out)
+        cb.raise_pending()
+        _check(status)
+        if kind == "predict":
+            return [Prediction(o.label, o.top, o.runner_up, o.count_top, o.count_runner_up, o.p_value,
+                               counts[i].astype(np.int64)) for i, o in enumerate(out[:count])]
+        return [Certificate(o.label, o.selected, o.count_selected, o.n, o.pa_lower, o.radius)
+                for o in out[:count]]
 
 
 SEQUENTIAL_FIRST_LOOK = 64

@@ -35,7 +35,8 @@ def parse(line: str) -> tuple[int, float, float]:
 def test_header_compiles_cleanly(compiler, flags, tmp_path):
     src = tmp_path / "use.c"
     src.write_text('#include "rsc.h"\nint main(void) { rsc_certify_params p = rsc_certify_default_params();\n'
-                   "  return (int)p.n0 == 100 ? 0 : 1; }\n")
+                   "  rsc_certificate c = rsc_certificate_init();\n"
+                   "  return (int)p.n0 == 100 && c.struct_size == sizeof c ? 0 : 1; }\n")
     subprocess.run([compiler, *flags, "-Wall", "-Wextra", "-Werror", "-pedantic", "-I", str(REPO / "include"),
                     "-c", str(src), "-o", str(tmp_path / "use.o")], check=True)
 
@@ -73,10 +74,101 @@ def test_c_example_via_pkg_config_in_clean_env(prefix, tmp_path):
     lib = (prefix / "lib" / "librsc.so").resolve()
     needed = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True, check=True).stdout
     assert "swift" not in needed.lower() and "librsc.so.0" in needed
-    rsc_symbols = {l.split()[-1] for l in subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True,
-                   text=True, check=True).stdout.splitlines() if " rsc_" in l}
-    assert rsc_symbols == set(re.findall(r"^RSC_API[^;]*?\b(rsc_\w+)\s*\(", (REPO / "include" / "rsc.h").read_text(), re.M))
-    assert {"rsc_certify", "rsc_certify_sequential", "rsc_load_from_memory"} <= rsc_symbols
+    # Every defined dynamic symbol, not only rsc_*: no Swift runtime ($s...), libdispatch or C++
+    # symbols beside the header's calls, local ones (which gold left in .dynsym) included.
+    exported = {l.split()[-1] for l in subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True,
+                text=True, check=True).stdout.splitlines()}
+    assert exported == declared()
+    assert {"rsc_certify", "rsc_certify_sequential", "rsc_load_from_memory", "rsc_certify_batch",
+            "rsc_certificate_init"} <= exported
+
+
+def declared() -> set[str]:
+    return set(re.findall(r"^RSC_API[^;]*?\b(rsc_\w+)\s*\(", (REPO / "include" / "rsc.h").read_text(), re.M))
+
+
+def test_installed_library_size(prefix):
+    """The stripped, self-contained librsc.so stays small (README states its size): 14 MB with
+    FoundationEssentials linked in, 58 MB with Foundation."""
+    lib = (prefix / "lib" / "librsc.so").resolve()
+    assert lib.stat().st_size <= 10 * 2**20, f"{lib} is {lib.stat().st_size / 2**20:.1f} MiB"
+    m = re.search(r"installed `librsc.so` is about ([0-9.]+) MB", README)
+    assert m, "README states the installed library's size"
+    assert abs(float(m[1]) * 1e6 - lib.stat().st_size) <= 1.5e6, (m[1], lib.stat().st_size)
+
+
+def compilers() -> list[tuple[str, str, str]]:
+    """(name, C compiler, C++ compiler): gcc, and the Swift toolchain's clang."""
+    clang = Path(shutil.which("swift") or "/opt/swift/usr/bin/swift").resolve().parent / "clang"
+    return [("gcc", "gcc", "g++"), ("clang", str(clang), str(clang) + "++")]
+
+
+STRICT = ["-Wall", "-Wextra", "-Werror", "-pedantic"]
+BUILDS = [(name, std) for name, _, _ in compilers() for std in ("c99", "c++17")]
+
+# The README's C snippet in a program: argv, x and info in scope as in bindings/c/certify.c.
+SNIPPET_MAIN = r"""
+#include <rsc.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int snippet(char **argv, const float *x, struct rsc_model_info info) {
+%s
+    if (status != RSC_OK) {
+        fprintf(stderr, "%%s\n", rsc_last_error());
+        return 1;
+    }
+    if (cert.label == RSC_ABSTAIN) printf("abstain pA %%.9f\n", cert.pa_lower);
+    else printf("class %%d (?) radius %%.9f pA %%.9f\n", cert.label, cert.radius, cert.pa_lower);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    rsc_model *m = NULL;
+    struct rsc_model_info info = rsc_model_info_init();
+    if (argc < 3 || rsc_load(argv[1], &m) != RSC_OK || rsc_model_info(m, &info) != RSC_OK) return 2;
+    rsc_free(m);
+    float *x = (float *)malloc(info.input_len * sizeof *x);
+    FILE *f = fopen(argv[2], "rb");
+    const size_t got = (x && f) ? fread(x, sizeof *x, info.input_len, f) : 0;
+    if (f) fclose(f);
+    const int r = got == info.input_len ? snippet(argv, x, info) : 2;
+    free(x);
+    return r;
+}
+"""
+
+
+def strict_build(prefix, tmp_path, source: Path, name: str, std: str) -> Path:
+    _, cc, cxx = next(c for c in compilers() if c[0] == name)
+    lang = ["-x", "c++"] if std.startswith("c++") else []
+    exe = tmp_path / f"{source.stem}-{name}-{std}"
+    lib = prefix / "lib"
+    subprocess.run([cxx if lang else cc, f"-std={std}", *STRICT, *lang, "-I", str(prefix / "include"), str(source),
+                    "-L", str(lib), "-lrsc", f"-Wl,-rpath,{lib}", "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    return exe
+
+
+@pytest.mark.parametrize("name,std", BUILDS)
+def test_example_and_readme_snippet_build_strict(prefix, tmp_path, name, std):
+    """bindings/c/certify.c and the README's C snippet compile without a warning as C99 and C++17
+    under -Wall -Wextra -Werror -pedantic with gcc and clang, link against the installed library
+    and certify the shipped demo model as this binding does."""
+    snippet_src = tmp_path / "readme_snippet.c"
+    snippet_src.write_text(SNIPPET_MAIN % snippet("c"))
+    np.load(DEMO / "test_images.npy")[2].astype("<f4").tofile(tmp_path / "x.f32")
+    want = expected_line(2, 0)
+    for source, args in [(REPO / "bindings" / "c" / "certify.c", ["0"]), (snippet_src, [])]:
+        try:
+            exe = strict_build(prefix, tmp_path, source, name, std)
+        except subprocess.CalledProcessError as e:
+            pytest.fail(f"{source.name} as {std} with {name}:\n{e.stderr}")
+        out = subprocess.run([str(exe), str(DEMO / "fmnist_demo.rscm"), str(tmp_path / "x.f32"), *args],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        label, radius, pa = parse(out.stdout)
+        assert label == want[0] and radius == pytest.approx(want[1], abs=1e-8) and pa == pytest.approx(want[2], abs=1e-8)
 
 
 SWIFT_EXAMPLE = REPO / ".build" / "release" / "rsc-swift-example"

@@ -1,0 +1,194 @@
+"""rsc_predict_batch / rsc_certify_batch: results identical to one single call per input (input i
+on stream first + i) for any thread count, cancellable, every bad argument a status with a
+message and no output written; Model.predict_batch / certify_batch go through them."""
+import ctypes
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rsc
+from rsc import _native, errors
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "models" / "demo"
+SIZE_MAX = 2**64 - 1
+
+
+@pytest.fixture(scope="module")
+def model():
+    return rsc.load(DEMO / "fmnist_demo.rscm")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    xs = np.load(DEMO / "test_images.npy")[:5]
+    return np.ascontiguousarray(xs.reshape(len(xs), -1), dtype=np.float32)
+
+
+def fields(s) -> tuple:
+    return tuple(getattr(s, f) for f, _ in s._fields_)
+
+
+def call(librsc, kind, model, rows, params, out, count=None, xs_len=None):
+    fn = getattr(librsc, f"rsc_{kind}_batch")
+    n = len(rows) if count is None else count
+    return fn(model._handle, rows.ctypes.data_as(_native._f32p), rows.size if xs_len is None else xs_len, n,
+              ctypes.byref(params) if params is not None else None, out)
+
+
+def outputs(kind, n):
+    t = _native.Prediction if kind == "predict" else _native.Certificate
+    out = (t * n)()
+    for o in out:
+        o.struct_size = ctypes.sizeof(t)
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_certify_batch_equals_single_calls(librsc, model, rows, threads):
+    p = librsc.rsc_certify_default_params()
+    p.n0, p.n, p.seed, p.stream, p.num_threads = 20, 150, 9, 40, threads
+    out = outputs("certify", len(rows))
+    assert call(librsc, "certify", model, rows, p, out) == 0, librsc.rsc_last_error()
+    for i, x in enumerate(rows):
+        one = librsc.rsc_certificate_init()
+        p1 = librsc.rsc_certify_default_params()
+        p1.n0, p1.n, p1.seed, p1.stream, p1.num_threads = 20, 150, 9, 40 + i, 1
+        assert librsc.rsc_certify(model._handle, x.ctypes.data_as(_native._f32p), x.size, ctypes.byref(p1),
+                                  ctypes.byref(one)) == 0
+        assert fields(out[i]) == fields(one), i  # bit for bit, struct_size included
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_predict_batch_equals_single_calls_with_counts(librsc, model, rows, threads):
+    K = model.info.num_classes
+    counts = np.zeros((len(rows), K), dtype=np.uint64)
+    p = librsc.rsc_predict_default_params()
+    p.n, p.seed, p.stream, p.num_threads = 90, 3, 7, threads
+    p.counts = counts.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
+    out = outputs("predict", len(rows))
+    assert call(librsc, "predict", model, rows, p, out) == 0, librsc.rsc_last_error()
+    for i, x in enumerate(rows):
+        single = model.predict(x, n=90, seed=3, stream=7 + i, threads=1)
+        assert (out[i].label, out[i].top, out[i].runner_up, out[i].count_top, out[i].count_runner_up,
+                out[i].p_value) == (single.label, single.top, single.runner_up, single.count_top,
+                                    single.count_runner_up, single.p_value)
+        assert np.array_equal(counts[i].astype(np.int64), single.counts)
+        assert counts[i].sum() == 90
+
+
+def test_python_batch_forms_use_the_batch_call(model, rows, monkeypatch):
+    """Model.certify_batch / predict_batch equal per-input calls; they make one batch call for a
+    small n, not one call per image."""
+    calls = []
+    real = model._batch
+    monkeypatch.setattr(model, "_batch", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    certs = model.certify_batch(rows, n0=10, n=60, seed=2, first_stream=5, progress=False)
+    preds = model.predict_batch(rows, n=60, seed=2, first_stream=5, progress=False)
+    assert calls == [len(rows), len(rows)]
+    for i, x in enumerate(rows):
+        assert certs[i] == model.certify(x, n0=10, n=60, seed=2, stream=5 + i)
+        assert preds[i] == model.predict(x, n=60, seed=2, stream=5 + i)
+
+
+def test_struct_stride_follows_the_callers_struct_size(librsc, model, rows):
+    """A caller built against a newer header has larger structs: elements lie struct_size apart
+    and the bytes past this library's struct stay untouched."""
+    size = ctypes.sizeof(_native.Certificate)
+    stride = size + 16
+    buf = (ctypes.c_uint8 * (stride * 3))(*([0xAB] * (stride * 3)))
+    ctypes.cast(buf, ctypes.POINTER(ctypes.c_uint32))[0] = stride
+    p = librsc.rsc_certify_default_params()
+    p.n0, p.n = 10, 50
+    assert call(librsc, "certify", model, rows[:3], p, ctypes.cast(buf, ctypes.POINTER(_native.Certificate))) == 0
+    single = outputs("certify", 3)
+    assert call(librsc, "certify", model, rows[:3], p, single) == 0
+    raw = bytes(buf)
+    for i in range(3):
+        assert raw[i * stride:i * stride + size] == bytes(single[i])
+        assert raw[i * stride + size:(i + 1) * stride] == b"\xab" * 16
+
+
+def test_progress_covers_the_batch_and_cancels(librsc, model, rows):
+    seen = []
+
+    def progress(done, _user):
+        seen.append(done)
+        return done < 0.5
+
+    cb = _native.c_progress(progress)
+    p = librsc.rsc_certify_default_params()
+    p.n0, p.n, p.num_threads, p.progress = 100, 5000, 1, cb
+    out = outputs("certify", len(rows))
+    before = bytes(out)
+    assert call(librsc, "certify", model, rows, p, out) == errors.CancelledError.status
+    assert "cancelled" in librsc.rsc_last_error().decode()
+    assert bytes(out) == before  # no output written
+    assert seen[0] == 0 and max(seen) >= 0.5 and seen == sorted(seen)
+
+
+@pytest.mark.parametrize("case,status,message", [
+    ("model NULL", errors.NullPointerError, "model is NULL"),
+    ("xs NULL", errors.NullPointerError, "xs is NULL"),
+    ("out NULL", errors.NullPointerError, "out is NULL"),
+    ("no inputs", errors.InvalidArgumentError, "num_inputs is 0"),
+    ("xs_len short", errors.InputSizeError, "xs has"),
+    ("xs_len SIZE_MAX", errors.InputSizeError, "xs_len is 18446744073709551615"),
+    ("num_inputs overflows", errors.InputSizeError, "overflows"),
+    ("num_inputs SIZE_MAX", errors.InputSizeError, "num_inputs is 18446744073709551615"),
+    ("out struct_size 0", errors.InvalidArgumentError, "struct_size is 0"),
+    ("out struct_size odd", errors.InvalidArgumentError, "alignment"),
+    ("params struct_size 0", errors.InvalidArgumentError, "params.struct_size is 0"),
+    ("streams wrap", errors.InvalidArgumentError, "2^64 - 1"),
+    ("bad value", errors.InputValueError, "xs[3]"),
+])
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_errors_are_statuses_with_a_message(librsc, model, rows, kind, case, status, message):
+    rows = rows.copy()
+    p = getattr(librsc, f"rsc_{kind}_default_params")()
+    p.n = 10
+    out = outputs(kind, len(rows))
+    fn = getattr(librsc, f"rsc_{kind}_batch")
+    xs, handle, target, count, xs_len = rows.ctypes.data_as(_native._f32p), model._handle, out, len(rows), rows.size
+    if case == "model NULL":
+        handle = None
+    elif case == "xs NULL":
+        xs = None
+    elif case == "out NULL":
+        target = None
+    elif case == "no inputs":
+        count = 0
+    elif case == "xs_len short":
+        xs_len -= 1
+    elif case == "xs_len SIZE_MAX":
+        xs_len = SIZE_MAX
+    elif case == "num_inputs overflows":
+        count = 2**62
+    elif case == "num_inputs SIZE_MAX":
+        count = SIZE_MAX
+    elif case == "out struct_size 0":
+        out[0].struct_size = 0
+    elif case == "out struct_size odd":
+        out[0].struct_size = ctypes.sizeof(out[0]) + 1
+    elif case == "params struct_size 0":
+        p.struct_size = 0
+    elif case == "streams wrap":
+        p.stream = SIZE_MAX - 2
+    elif case == "bad value":
+        rows[3, 5] = np.nan
+    before = bytes(out)
+    got = fn(handle, xs, xs_len, count, ctypes.byref(p), target)
+    assert got == status.status, (case, librsc.rsc_last_error())
+    msg = librsc.rsc_last_error().decode()
+    assert msg.startswith(f"rsc_{kind}_batch: ") and message in msg, msg
+    assert bytes(out) == before
+
+
+def test_init_functions_set_struct_size_and_zero(librsc):
+    for fn, t in [("rsc_model_info_init", _native.ModelInfo), ("rsc_prediction_init", _native.Prediction),
+                  ("rsc_certificate_init", _native.Certificate),
+                  ("rsc_sequential_certificate_init", _native.SequentialCertificate)]:
+        s = getattr(librsc, fn)()
+        assert s.struct_size == ctypes.sizeof(t), fn
+        assert bytes(s)[4:] == bytes(ctypes.sizeof(t) - 4), fn
