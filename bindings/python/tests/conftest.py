@@ -1,6 +1,7 @@
 """Make `import rsc...` work from a source checkout without installing the package."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +33,18 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def prefix(tmp_path_factory):
+    """rsc installed by scripts/install.sh: $RSC_TEST_PREFIX (scripts/test.sh installs one once
+    for the suite), else an install made now, once per session."""
+    if os.environ.get("RSC_TEST_PREFIX"):
+        return Path(os.environ["RSC_TEST_PREFIX"])
+    p = tmp_path_factory.mktemp("prefix")
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install.sh"), str(p)], check=True,
+                   capture_output=True)
+    return p
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """rsc-cli end to end: Cohen-style TSV, same results as the Python binding for the same seed and
 stream, and the idx.gz reader on the real Fashion-MNIST test set."""
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -294,16 +293,6 @@ def test_wrong_label_count_names_both_accepted_lengths(tmp_path):
               "--n", 50, "--start", 5, "--count", 4)
     assert out.returncode == 1 and not out.stdout
     assert f"holds 3 labels; labels must cover all {n} samples or exactly the 4 selected (samples 5 to 8)" in out.stderr
-
-
-@pytest.fixture(scope="module")
-def prefix(tmp_path_factory):
-    """An installed prefix: $RSC_TEST_PREFIX (scripts/test.sh installs one), else install now."""
-    if os.environ.get("RSC_TEST_PREFIX"):
-        return Path(os.environ["RSC_TEST_PREFIX"])
-    p = tmp_path_factory.mktemp("prefix")
-    subprocess.run(["bash", str(REPO / "scripts" / "install.sh"), str(p)], check=True, capture_output=True)
-    return p
 
 
 def test_installed_tool_has_the_name_it_prints(prefix):

@@ -41,16 +41,6 @@ def test_header_compiles_cleanly(compiler, flags, tmp_path):
                     "-c", str(src), "-o", str(tmp_path / "use.o")], check=True)
 
 
-@pytest.fixture(scope="module")
-def prefix(tmp_path_factory):
-    """An installed prefix: $RSC_TEST_PREFIX (scripts/test.sh installs one), else install now."""
-    if os.environ.get("RSC_TEST_PREFIX"):
-        return Path(os.environ["RSC_TEST_PREFIX"])
-    p = tmp_path_factory.mktemp("prefix")
-    subprocess.run(["bash", str(REPO / "scripts" / "install.sh"), str(p)], check=True, capture_output=True)
-    return p
-
-
 def test_c_example_via_pkg_config_in_clean_env(prefix, tmp_path):
     build = tmp_path / "build"
     build.mkdir()
