@@ -194,7 +194,9 @@ def lib() -> ctypes.CDLL:
         tried = _candidates()
         for path in tried:
             if path.is_file():
-                _lib = _declare(ctypes.CDLL(str(path)))
+                # An absolute path: dlopen searches the library path for a name without a slash
+                # ("librsc.so" from RSC_LIBRARY=./librsc.so), which may load another copy.
+                _lib = _declare(ctypes.CDLL(str(path.resolve())))
                 break
         else:
             raise OSError("librsc.so not found; tried:\n  " + "\n  ".join(map(str, tried))

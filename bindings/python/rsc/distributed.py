@@ -53,7 +53,7 @@ from ._args import require, smoothing
 from .data import load_array, load_images, load_labels
 from .errors import RSCError
 from .model import (TSV_HEADERS, Certificate, Model, Prediction, _input_rows, _labels,
-                    _progress_bar, _radii)
+                    _progress_bar, _radii, radius_text)
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
@@ -271,7 +271,7 @@ def _row(kind: str, idx: int, label: int, r, seconds: float) -> str:
     """A TSV row exactly as Model.certify_batch / predict_batch write it."""
     correct = -1 if label < 0 else int(r.label == label)
     dt = datetime.timedelta(seconds=seconds)
-    radius = f"\t{r.radius:.4f}" if kind != "predict" else ""
+    radius = f"\t{radius_text(r.radius)}" if kind != "predict" else ""
     passes = f"\t{r.n}" if kind == "sequential" else ""
     return f"{idx}\t{label}\t{r.label}{radius}\t{correct}\t{dt}{passes}\n"
 
@@ -556,8 +556,10 @@ def _os_text(e: OSError) -> str:
 
 
 def _command_line_inputs(a) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """Images (N, d) and labels of the command line's files, checked as rsc-cli checks them (a
-    sample is any shape of d values, taken in C order), before a cluster starts."""
+    """Images (N, d) of --start/--count and their labels, from the command line's files, checked
+    as rsc-cli checks them before a cluster starts: a sample is the model's (C, H, W), (d,), or
+    (H, W) for a one-channel model (idx files store such images so); labels cover the whole file
+    or exactly the selected samples."""
     def read(fn, path: str, what: str):
         try:
             return fn(path)
@@ -574,11 +576,28 @@ def _command_line_inputs(a) -> tuple[np.ndarray, Optional[np.ndarray]]:
         _fail(_os_text(e), "check the path of the .rscm model")
     except RSCError as e:
         _fail(str(e), "give an .rscm model file")
-    per = int(np.prod(images.shape[1:]))
-    if info is not None and per != info.input_len:
-        _fail(f"{a.images}: samples have shape {images.shape[1:]} ({per} values), the model takes "
-              f"{info.input_shape} = {info.input_len}", "give images of the model's input size")
-    images = images.reshape(len(images), per)
+    sample = tuple(images.shape[1:])
+    if info is not None:
+        c, h, w = info.input_shape if len(info.input_shape) == 3 else (None, None, None)
+        accepted = [tuple(info.input_shape), (info.input_len,)] + ([(h, w)] if c == 1 else [])
+        if sample not in accepted:
+            _fail(f"{a.images}: samples have shape {sample}, the model takes "
+                  f"{' or '.join(map(str, accepted))} (values in C order: an (H, W, C) image is "
+                  "not a (C, H, W) one)", "give images of the model's input shape")
+    images = images.reshape(len(images), int(np.prod(sample)))
+    total = len(images)
+    stop = total if a.count is None else min(total, a.start + a.count)
+    if not 0 <= a.start < stop:
+        _fail(f"--start {a.start} / --count {a.count}: no inputs among the {total} of {a.images}",
+              "choose a range inside the file")
+    images = images[a.start:stop]
+    if labels is not None:
+        if len(labels) == total:
+            labels = labels[a.start:stop]
+        elif len(labels) != len(images):
+            _fail(f"{a.labels} holds {len(labels)} labels; labels must cover all {total} samples "
+                  f"or exactly the {len(images)} selected (samples {a.start} to {stop - 1})",
+                  "give the labels of these images")
     try:
         _dataset(images, labels, info)  # the checks _run makes
     except ValueError as e:
@@ -627,7 +646,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         (a.local_workers is None or a.local_workers >= 1,
          f"--local-workers must be >= 1, got {a.local_workers}"),
         (a.chunk_size is None or a.chunk_size >= 1, f"--chunk-size must be >= 1, got {a.chunk_size}"),
-        (a.connect_timeout > 0, f"--connect-timeout must be > 0 seconds, got {a.connect_timeout}")])
+        (a.connect_timeout > 0, f"--connect-timeout must be > 0 seconds, got {a.connect_timeout}"),
+        # The library's ranges, checked here so that a bad value is not an error on every worker.
+        (0 <= a.seed < 2**64, f"--seed must lie in 0 .. 2^64 - 1, got {a.seed}"),
+        (a.start >= 0, f"--start must be >= 0, got {a.start}"),
+        (a.count is None or a.count >= 1, f"--count must be >= 1, got {a.count}")] +
+        [(getattr(a, k) < 2**32, f"--{k} must be at most 2^32 - 1 passes, got {getattr(a, k)}")
+         for k in ("n0", "n")])
     try:
         radii = [float(v) for v in a.radii.split(",")]
     except ValueError:
@@ -637,11 +662,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.sequential and a.command != "certify":
         p.error("--sequential is an option of certify")
     images, labels = _command_line_inputs(a)
-    stop = len(images) if a.count is None else min(len(images), a.start + a.count)
-    if not 0 <= a.start < stop:
-        p.error(f"--start {a.start} / --count {a.count}: no inputs among {len(images)}")
-    images = images[a.start:stop]
-    labels = labels[a.start:stop] if labels is not None else None
 
     cluster = client = None
     if a.local_workers:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import decimal
 import operator
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -14,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from . import _native
 from .data import input_floats
-from .errors import InputSizeError, InvalidArgumentError, from_status
+from .errors import InputSizeError, InputValueError, InvalidArgumentError, from_status
 
 CODINGS = {0: "direct", 1: "gaussian", 2: "gaussian-shared", 3: "poisson"}
 
@@ -136,9 +138,23 @@ def _input_rows(xs: ArrayLike, info: Optional[ModelInfo]) -> np.ndarray:
     return np.ascontiguousarray(xs.reshape(len(xs), int(np.prod(xs.shape[1:]))))
 
 
+def radius_text(radius: float) -> str:
+    """A radius for a TSV: rounded down to 4 decimals, so that a reader comparing it with a radius
+    r never counts an image certified at r that is not (0.24997 prints 0.2499, not 0.2500).
+    Rounded from the shortest decimal that reads back as the same double (repr), so a requested
+    radius of sequential certification such as 0.3 prints 0.3000 and reads back as itself; no
+    4-decimal number lies between a double and its repr, so the text never exceeds the radius."""
+    return str(decimal.Decimal(repr(float(radius))).quantize(decimal.Decimal("0.0001"),
+                                                             rounding=decimal.ROUND_FLOOR))
+
+
 def _labels(labels, count: int, num_classes: Optional[int]) -> np.ndarray:
-    """One int64 label per input; a value >= num_classes is an error (negative: unknown)."""
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    """One int64 label per input; a value >= num_classes is an error (negative: unknown).
+    Labels are integers (or bool): floats are refused rather than truncated, as rsc-cli does."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iub" and labels.size:
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    labels = labels.reshape(-1).astype(np.int64)
     if len(labels) != count:
         raise ValueError(f"{len(labels)} labels for {count} inputs")
     bad = np.flatnonzero(labels >= num_classes) if num_classes is not None else []
@@ -169,6 +185,14 @@ def _radii(radii) -> np.ndarray:
         raise TypeError("radii must be a sequence of numbers")
     r = np.ascontiguousarray(np.asarray(radii, dtype=np.float64).reshape(-1))
     return r
+
+
+def _name_image(err: InputValueError, idx: Optional[int]) -> InputValueError:
+    """The library's message on a bad input value, naming the image by its index in the data set
+    (the TSV's idx: first_stream + i) rather than by its place in one call."""
+    what = re.sub(r"\bxs\[\d+\](?=\[)", "x", err.message, count=1)
+    where = f"image {idx}: " if idx is not None else ""
+    return InputValueError(where + what, err.status)
 
 
 def _check(status: int) -> None:
@@ -459,6 +483,11 @@ class Model:
         xs = _input_rows(xs, self.info)
         if labels is not None:
             labels = _labels(labels, len(xs), self.info.num_classes)
+        first_stream = _int("first_stream", first_stream, _U64)
+        if len(xs) and first_stream + len(xs) - 1 > _U64:
+            raise InvalidArgumentError(f"first_stream is {first_stream}: the {len(xs)} inputs' "
+                                       f"streams first_stream + i run past 2^64 - 1",
+                                       InvalidArgumentError.status)
         out = open(tsv, "w") if tsv is not None else None
         bar = _progress_bar(len(xs), progress, f"rsc {kind}")
         results = []
@@ -472,7 +501,7 @@ class Model:
                     if out:
                         label = int(labels[i]) if labels is not None else -1
                         correct = -1 if label < 0 else int(r.label == label)
-                        radius = f"\t{r.radius:.4f}" if kind == "certify" else ""
+                        radius = f"\t{radius_text(r.radius)}" if kind == "certify" else ""
                         passes = f"\t{r.n}" if sequential else ""
                         dt = datetime.timedelta(seconds=seconds)
                         out.write(f"{first_stream + i}\t{label}\t{r.label}{radius}\t{correct}\t{dt}"
@@ -504,7 +533,10 @@ class Model:
             e = min(len(xs), s + per_call)
             t0 = time.perf_counter()
             if per_call == 1:
-                rs = [getattr(self, kind)(xs[s], stream=first_stream + s, **kwargs)]
+                try:
+                    rs = [getattr(self, kind)(xs[s], stream=first_stream + s, **kwargs)]
+                except InputValueError as err:
+                    raise _name_image(err, first_stream + s) from None
             else:
                 rs = self._batch(kind, xs[s:e], first_stream + s, **kwargs)
             yield s, e, rs, (time.perf_counter() - t0) / (e - s)
@@ -536,7 +568,11 @@ class Model:
         with self._use() as h:
             status = fn(h, rows.ctypes.data_as(_native._f32p), rows.size, count, ctypes.byref(p), out)
         cb.raise_pending()
-        _check(status)
+        try:
+            _check(status)
+        except InputValueError as err:  # the library counts from this call's first input
+            k = re.search(r"xs\[(\d+)\]", err.message)
+            raise _name_image(err, first_stream + int(k[1]) if k else None) from None
         if kind == "predict":
             return [Prediction(o.label, o.top, o.runner_up, o.count_top, o.count_runner_up, o.p_value,
                                counts[i].astype(np.int64)) for i, o in enumerate(out[:count])]

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ._args import files, require, smoothing
+from .model import radius_text
 
 
 def _repo() -> Path:
@@ -183,7 +184,7 @@ def _certify_images(m, stem: str, x, y, count: int, args, tsv: Path, radii, log)
         c = m.certify(x[i], n0=args.n0, n=args.n, alpha=args.alpha, seed=args.seed, stream=i,
                       threads=args.threads, radii=radii)
         dt = time.perf_counter() - s
-        row = dict(idx=i, label=int(y[i]), predict=c.label, radius=f"{c.radius:.4f}",
+        row = dict(idx=i, label=int(y[i]), predict=c.label, radius=radius_text(c.radius),
                    correct=int(c.label == y[i]), time=f"{dt:.3f}", pa_lower=f"{c.pa_lower:.6f}",
                    count=c.count_selected, n=args.n, passes=c.n, n_max=args.n)
         _append(tsv, SEQ_COLS if radii is not None else CERT_COLS, row)

@@ -229,3 +229,81 @@ def test_convert_torch_bad_files_are_one_line(tmp_path):
                          (tmp_path / "junk.pt", "not a checkpoint of `rsc.train --checkpoint`")]:
         out = _convert("torch", path, "--out", tmp_path / "x.rscm", cwd=tmp_path)
         _one_line_error(out, needle)
+
+
+# ---- review findings: TSV radii, image indices, streams, labels, the library path ---------------
+
+def test_tsv_radius_is_rounded_down():
+    from rsc.model import radius_text
+    assert radius_text(0.24997) == "0.2499" and radius_text(0.25) == "0.2500"
+    assert radius_text(0.3) == "0.3000"  # a requested radius reads back as itself
+    rng = np.random.default_rng(0)
+    assert all(float(radius_text(v)) <= v for v in rng.random(20000) * 2)
+
+
+def test_tsv_radius_never_exceeds_the_certificate(model, tmp_path):
+    xs = np.load(DEMO / "test_images.npy")[:6] * 0.6  # dimmer images: radii spread below the cap
+    certs = model.certify_batch(xs, n0=20, n=300, seed=2, tsv=tmp_path / "c.tsv", progress=False)
+    rows = [line.split("\t") for line in (tmp_path / "c.tsv").read_text().splitlines()[1:]]
+    for c, row in zip(certs, rows):
+        assert float(row[3]) <= c.radius < float(row[3]) + 1e-4
+
+
+def test_invalid_input_names_the_image_of_the_data_set(model):
+    xs = np.zeros((800, 1, 28, 28), np.float32)
+    xs[700, 0, 3, 3] = np.inf
+    with pytest.raises(rsc.errors.InputValueError, match=r"^image 700: .*x\[87\] is inf"):
+        model.predict_batch(xs, n=100, progress=False)  # several batch calls of fewer images
+    with pytest.raises(rsc.errors.InputValueError, match=r"^image 15: .*x\[87\] is inf"):
+        model.certify_batch(xs[695:705], n0=10, n=70000, first_stream=10, progress=False)
+
+
+def test_batch_streams_past_2_64_are_refused_before_any_work(model, tmp_path):
+    xs = np.zeros((3, 784), np.float32)
+    with pytest.raises(rsc.errors.InvalidArgumentError, match="first_stream"):
+        model.certify_batch(xs, n0=10, n=70000, first_stream=2**64 - 2, progress=False,
+                            tsv=tmp_path / "c.tsv")
+    assert not (tmp_path / "c.tsv").exists()
+
+
+def test_float_labels_are_refused(model):
+    with pytest.raises(ValueError, match="labels must be integers"):
+        model.predict_batch(np.zeros((3, 784), np.float32), labels=[1.9, 0.2, 3.0], n=10,
+                            progress=False)
+
+
+def test_relative_library_path(tmp_path):
+    lib = Path(rsc._native.lib()._name)
+    (tmp_path / "librsc.so").symlink_to(lib)
+    env = dict(ENV, RSC_LIBRARY="./librsc.so", LD_LIBRARY_PATH="")
+    out = subprocess.run([sys.executable, "-c", "import rsc; print(rsc.version())"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip(), out.stderr
+
+
+def test_distributed_command_line_shapes_labels_and_ranges(tmp_path):
+    pytest.importorskip("distributed", reason="Dask's `distributed` is not installed")
+    from rsc import distributed as rd
+    xs = np.load(DEMO / "test_images.npy")
+    ys = np.load(DEMO / "test_labels.npy")
+    np.save(tmp_path / "hwc.npy", np.moveaxis(xs, 1, -1))           # (N, 28, 28, 1)
+    np.save(tmp_path / "hw.npy", xs[:, 0])                           # (N, 28, 28): idx-style
+    np.save(tmp_path / "range.npy", ys[2:5])
+    bad = [(["hwc.npy"], "samples have shape (28, 28, 1)"),
+           (["hw.npy", "--labels", "range.npy", "--start", "2", "--count", "4"],
+            "holds 3 labels; labels must cover all 20 samples or exactly the 4 selected"),
+           (["hw.npy", "--seed", "-1"], "--seed must lie in 0 .. 2^64 - 1"),
+           (["hw.npy", "--start", "20"], "no inputs among the 20")]
+    for args, msg in bad:
+        out = _distributed("predict", MODEL, *args, "--scheduler", "tcp://127.0.0.1:9",
+                           "--no-progress", cwd=tmp_path)
+        assert out.returncode in (1, 2) and msg in out.stderr and "Traceback" not in out.stderr, \
+            (args, out.stderr)
+    # (N, H, W) for a one-channel model and labels of the selected range only are accepted.
+    out = _distributed("predict", MODEL, "hw.npy", "--labels", "range.npy", "--start", "2",
+                       "--count", "3", "--n", "50", "--local-workers", "1", "--threads", "1",
+                       "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.strip().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == [2, 3, 4] and [int(r[1]) for r in rows] == ys[2:5].tolist()
+    assert rd.main  # the module imports

@@ -56,7 +56,7 @@ def test_rows_equal_direct_calls(tmp_path, librsc, data):
         i = int(r["idx"])
         c = m.certify(x[i], n0=20, n=1000, alpha=0.001, seed=0, stream=i, threads=2)
         assert (int(r["predict"]), int(r["count"])) == (c.label, c.count_selected)
-        assert float(r["radius"]) == pytest.approx(c.radius, abs=5e-5)
+        assert float(r["radius"]) <= c.radius < float(r["radius"]) + 1e-4  # rounded down
         assert int(r["correct"]) == int(c.label == y[i])
 
 
@@ -122,7 +122,7 @@ def test_sequential_rows_and_table(tmp_path, librsc, data):
         c = m.certify(x[i], n0=20, n=1000, alpha=0.001, seed=0, stream=i, radii=R.RADII)
         assert (int(r["predict"]), int(r["passes"]), int(r["count"])) == \
             (c.label, c.passes, c.count_selected)
-        assert float(r["radius"]) == pytest.approx(c.radius, abs=5e-5)
+        assert float(r["radius"]) <= c.radius < float(r["radius"]) + 1e-4  # rounded down
     line = next(s for s in md.splitlines() if re.match(r"\| fmnist_demo \| 0\.25 \| 1,000 \| 4 \|", s)
                 and "x |" in s)
     cells = [c.strip() for c in line.strip("|").split("|")]
