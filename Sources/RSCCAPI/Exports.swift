@@ -434,9 +434,14 @@ private func outputStride<T>(_ out: UnsafeMutablePointer<T>?, _ count: Int, _ ty
     return stride
 }
 
-/// Writes this library's part of element i of a caller's array of stride-byte structs.
+/// Writes this library's part of element i of a caller's array of stride-byte structs, all of it
+/// but struct_size, which stays as the caller set it: out[0]'s is the stride, and a library size
+/// written there would make the next batch call on the same array use the wrong stride.
 private func write<T>(_ value: T, to out: UnsafeMutablePointer<T>, index: Int, stride: Int) {
-    (UnsafeMutableRawPointer(out) + index * stride).storeBytes(of: value, as: T.self)
+    let element = UnsafeMutableRawPointer(out) + index * stride
+    let callerSize = element.load(as: UInt32.self)  // every output struct starts with struct_size
+    element.storeBytes(of: value, as: T.self)
+    element.storeBytes(of: callerSize, as: UInt32.self)
 }
 
 /// A struct_size smaller than this library's v1 struct is an uninitialised or foreign struct.

@@ -106,8 +106,40 @@ def test_struct_stride_follows_the_callers_struct_size(librsc, model, rows):
     assert call(librsc, "certify", model, rows[:3], p, single) == 0
     raw = bytes(buf)
     for i in range(3):
-        assert raw[i * stride:i * stride + size] == bytes(single[i])
+        # struct_size stays as the caller set it (out[0]'s the stride, the others not read).
+        want = stride.to_bytes(4, "little") if i == 0 else b"\xab" * 4
+        assert raw[i * stride:i * stride + 4] == want
+        assert raw[i * stride + 4:i * stride + size] == bytes(single[i])[4:]
         assert raw[i * stride + size:(i + 1) * stride] == b"\xab" * 16
+
+
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_a_larger_stride_array_reused_for_a_second_call(librsc, model, rows, kind):
+    """Review finding 1: a caller with 8 bytes more per struct (a newer header) reuses its array;
+    the second call must use the same stride, not the library's sizeof that the first call used
+    to write into struct_size, and give the same, correct results."""
+    base = _native.Prediction if kind == "predict" else _native.Certificate
+
+    class Newer(ctypes.Structure):
+        _fields_ = base._fields_ + [("future", ctypes.c_uint64)]
+
+    n = 4
+    arr = (Newer * n)()
+    for e in arr:
+        e.struct_size, e.future = ctypes.sizeof(Newer), 0xAAAA
+    p = getattr(librsc, f"rsc_{kind}_default_params")()
+    p.n, p.seed, p.stream = 60, 3, 11
+    if kind == "certify":
+        p.n0 = 20
+    want = outputs(kind, n)
+    assert call(librsc, kind, model, rows[:n], p, want) == 0, librsc.rsc_last_error()
+    for attempt in range(2):
+        got = call(librsc, kind, model, rows[:n], p, ctypes.cast(arr, ctypes.POINTER(base)))
+        assert got == 0, librsc.rsc_last_error()
+        for i, e in enumerate(arr):
+            assert e.struct_size == ctypes.sizeof(Newer), (attempt, i)  # as the caller set it
+            assert e.future == 0xAAAA, (attempt, i)  # past the library's struct: untouched
+            assert fields(e)[1:-1] == fields(want[i])[1:], (attempt, i)
 
 
 def test_progress_covers_the_batch_and_cancels(librsc, model, rows):
