@@ -17,8 +17,10 @@
  *   argument is borrowed for the duration of the call only. Strings returned by the library are
  *   owned by it (lifetimes documented per function); never free them.
  * - Threads: a model is immutable after loading; any number of threads may call rsc_forward,
- *   rsc_predict, rsc_certify and rsc_model_info on one model at the same time. Only rsc_free must not
- *   race with other calls on the same model.
+ *   rsc_predict, rsc_certify, rsc_certify_sequential, rsc_predict_batch, rsc_certify_batch and
+ *   rsc_model_info on one model at the same time (each call has its own scratch memory; Tests/c/
+ *   concurrency.c runs them all concurrently). Only rsc_free must not race with other calls on the
+ *   same model.
  * - Versioning: params structs start with struct_size, set by the rsc_*_default_params()
  *   functions; output structs start with struct_size, set by the rsc_*_init() functions
  *   (`rsc_certificate c = rsc_certificate_init();`, which compiles clean as C and C++ under

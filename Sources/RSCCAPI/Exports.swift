@@ -447,9 +447,21 @@ private func write<T>(_ value: T, to out: UnsafeMutablePointer<T>, index: Int, s
 /// A struct_size smaller than this library's v1 struct is an uninitialised or foreign struct.
 private func checkStructSize(_ given: UInt32, _ size: Int, _ name: String) throws {
     guard given >= UInt32(size) else {
-        throw RSCError.invalidArgument("\(name).struct_size is \(given), expected sizeof(\(name)) = \(size); set it (or use the default-params function)")
+        throw RSCError.invalidArgument("\(name).struct_size is \(given), expected sizeof(\(name)) = \(size); set it (or initialise the struct with \(initFunction[name] ?? "its rsc_*_init() or rsc_*_default_params() function"))")
     }
 }
+
+/// The function of include/rsc.h that returns each versioned struct with struct_size set.
+private let initFunction: [String: String] = [
+    "rsc_model_info": "rsc_model_info_init()",
+    "rsc_prediction": "rsc_prediction_init()",
+    "rsc_certificate": "rsc_certificate_init()",
+    "rsc_sequential_certificate": "rsc_sequential_certificate_init()",
+    "rsc_predict_params": "rsc_predict_default_params()",
+    "rsc_certify_params": "rsc_certify_default_params()",
+    "rsc_sequential_params": "rsc_certify_sequential_default_params()",
+    "rsc_load_options": "rsc_load_default_options()",
+]
 
 /// size_t arguments arrive as Int: one above Int.max (e.g. (size_t)-1) is no length at all, and an
 /// UnsafeBufferPointer with a negative count traps (a crash, not an error) in debug builds.

@@ -271,3 +271,29 @@ def test_models_that_can_overflow_float32_are_refused(tmp_path):
     rf.write_model(spec, p)
     logits = rsc.load(p).forward(np.full((1, 4), 1e6, np.float32))
     assert np.all(np.isfinite(logits))
+
+
+def test_struct_size_errors_name_the_init_function(librsc, conv):
+    """Review finding 4c: a wrong struct_size names the function that sets it."""
+    lib = librsc
+    x = (ctypes.c_float * conv.info.input_len)()
+    n = conv.info.input_len
+    pred = _native.Prediction(struct_size=4)
+    assert lib.rsc_predict(conv._handle, x, n, None, ctypes.byref(pred)) == errors.InvalidArgumentError.status
+    assert "rsc_prediction_init()" in lib.rsc_last_error().decode()
+    cert = _native.Certificate(struct_size=4)
+    assert lib.rsc_certify(conv._handle, x, n, None, ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    assert "rsc_certificate_init()" in lib.rsc_last_error().decode()
+    assert lib.rsc_certify_batch(conv._handle, x, n, 1, None, ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    assert "rsc_certificate_init()" in lib.rsc_last_error().decode()
+    seq = _native.SequentialCertificate(struct_size=4)
+    assert lib.rsc_certify_sequential(conv._handle, x, n, None, ctypes.byref(seq)) == errors.InvalidArgumentError.status
+    assert "rsc_sequential_certificate_init()" in lib.rsc_last_error().decode()
+    info = _native.ModelInfo(struct_size=4)
+    assert lib.rsc_model_info(conv._handle, ctypes.byref(info)) == errors.InvalidArgumentError.status
+    assert "rsc_model_info_init()" in lib.rsc_last_error().decode()
+    params = lib.rsc_certify_default_params()
+    params.struct_size = 8
+    cert.struct_size = ctypes.sizeof(cert)
+    assert lib.rsc_certify(conv._handle, x, n, ctypes.byref(params), ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    assert "rsc_certify_default_params()" in lib.rsc_last_error().decode()
