@@ -224,3 +224,60 @@ def test_init_functions_set_struct_size_and_zero(librsc):
         s = getattr(librsc, fn)()
         assert s.struct_size == ctypes.sizeof(t), fn
         assert bytes(s)[4:] == bytes(ctypes.sizeof(t) - 4), fn
+
+
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_a_batch_of_one_input_uses_the_batch_wording(librsc, model, rows, kind):
+    """Review finding 4a: num_inputs = 1 is still a batch call; its messages name xs and xs[0],
+    as for any num_inputs, not the single calls' x."""
+    p = getattr(librsc, f"rsc_{kind}_default_params")()
+    p.n = 10
+    one = np.ascontiguousarray(rows[:3])
+    out = outputs(kind, 1)
+    assert call(librsc, kind, model, one, p, out, count=1) == errors.InputSizeError.status
+    msg = librsc.rsc_last_error().decode()
+    assert "xs has 2352 values, 1 inputs of 784" in msg and "x has" not in msg, msg
+    bad = np.ascontiguousarray(rows[:1].copy())
+    bad[0, 5] = np.nan
+    assert call(librsc, kind, model, bad, p, out, count=1) == errors.InputValueError.status
+    msg = librsc.rsc_last_error().decode()
+    assert "xs[0][5] is nan" in msg, msg
+
+
+_HUGE_BATCH = r"""
+import ctypes, sys
+import numpy as np
+import rsc
+from rsc import _native
+lib = _native.lib()
+m = rsc.load(sys.argv[1])
+kind = sys.argv[2]
+d = m.info.input_len
+x = np.zeros(d, np.float32)  # the only real memory: xs_len claims 2^33 inputs
+p = getattr(lib, f"rsc_{kind}_default_params")()
+if kind == "predict":
+    p.n = 2**30 + 1   # 2^33 x (2^30 + 1) passes: within 2^64, above 2^63 - 1
+    out = lib.rsc_prediction_init()
+else:
+    p.n0, p.n = 2**29, 2**29 + 1  # 2^33 x (n0 + n) as above
+    out = lib.rsc_certificate_init()
+fn = getattr(lib, f"rsc_{kind}_batch")
+s = fn(m._handle, x.ctypes.data_as(_native._f32p), 2**33 * d, 2**33, ctypes.byref(p), ctypes.byref(out))
+print(s, lib.rsc_last_error().decode())
+"""
+
+
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_num_inputs_times_passes_past_int_max_is_an_error_before_xs_is_read(kind):
+    """Review finding 5: num_inputs = 2^33 with xs_len = 2^33 * d (only d floats of real memory)
+    and num_inputs x passes between 2^63 and 2^64: RSC_E_ARG with a message, decided before any
+    value of xs is read or anything is allocated (else this reads far past the buffer, or traps on
+    a signed overflow). In a child process, so that a crash is a failure, not the end of the run."""
+    import subprocess
+    import sys
+    got = subprocess.run([sys.executable, "-c", _HUGE_BATCH, str(DEMO / "fmnist_demo.rscm"), kind],
+                         capture_output=True, text=True, timeout=120, cwd=Path(rsc.__file__).parents[1])
+    assert got.returncode == 0, got.stderr[-2000:]
+    status, msg = got.stdout.strip().split(" ", 1)
+    assert int(status) == errors.InvalidArgumentError.status, msg
+    assert msg.startswith(f"rsc_{kind}_batch: ") and "num_inputs x passes = 8589934592 x" in msg, msg
