@@ -39,6 +39,8 @@ let usage = """
 
     Output: TSV on stdout (certify: idx label predict radius correct time; predict: idx label
     predict correct time; predict -1 = abstain, -2 = invalid input skipped), a summary on stderr.
+    The TSV's radius has 4 decimals rounded down (never above the certified radius: 0.24997 is
+    0.2499); the summary's certified accuracy uses the exact radius.
     """
 
 /// `--version`: the tool, the library it is built with (the same package), the formats it reads.
@@ -147,6 +149,20 @@ func loadData(_ path: String, labels: String?, model: Model, start: Int, count: 
     return data
 }
 
+/// A radius as the TSV prints it: 4 decimals, rounded DOWN, so that the printed number (as any
+/// reader parses it) is never above the certified radius: 0.24997 prints 0.2499, not 0.2500, which
+/// would count as certified at r = 0.25. A radius that is a 4-decimal number (0.25, a
+/// --sequential radius) prints as itself.
+func radiusText(_ r: Double) -> String {
+    guard r.isFinite, r >= 0, r < 1e15 else { return String(format: "%.4f", r) }
+    var k = Int((r * 10_000).rounded(.down))
+    func text(_ k: Int) -> String { String(format: "%d.%04d", k / 10_000, k % 10_000) }
+    // r * 10^4 is itself rounded: step to the largest k whose decimal text parses to <= r.
+    while Double(text(k + 1))! <= r { k += 1 }
+    while k > 0 && Double(text(k))! > r { k -= 1 }
+    return text(k)
+}
+
 /// The model an argument names, opened with the argument's own bytes: CommandLine.arguments
 /// decodes argv as UTF-8, replacing other bytes by U+FFFD, and that path names another file.
 func loadModel(_ argument: String) throws -> Model {
@@ -225,7 +241,7 @@ func run(_ args: [String]) throws {
             let correct = label < 0 ? -1 : (predicted == label ? 1 : 0)
             summary.add(predicted: predicted, label: label, radius: radius, seconds: dt)
             if command == "certify" {
-                print("\(i)\t\(label)\t\(predicted)\t\(String(format: "%.4f", radius))\t\(correct)\t\(timedelta(dt))"
+                print("\(i)\t\(label)\t\(predicted)\t\(radiusText(radius))\t\(correct)\t\(timedelta(dt))"
                       + (sequential ? "\t\(passes)" : ""))
             } else {
                 print("\(i)\t\(label)\t\(predicted)\t\(correct)\t\(timedelta(dt))")
