@@ -337,3 +337,48 @@ def test_tsv_radius_is_rounded_down_never_overstated():
     want = 100 * sum(e >= r for e in exact) / count
     assert f"certified  {want:5.1f}%" in out.stderr, out.stderr
 
+
+def _write_idx(path, a: np.ndarray):
+    """An idx file (MNIST format) of uint8 array a."""
+    header = bytes([0, 0, 8, a.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in a.shape)
+    path.write_bytes(header + a.astype(np.uint8).tobytes())
+
+
+def test_sample_shapes_other_than_the_models_are_refused(tmp_path):
+    """Review finding 3: any array with d values per sample was taken in C order, so a
+    channels-last (N, H, W, C) array was silently scrambled. Accepted: (N, C, H, W), (N, d) and
+    (N, H, W) when C == 1 (as idx files store images); anything else is refused naming both."""
+    direct = REPO / "Tests" / "Fixtures" / "direct_mlp.rscm"  # input (2, 4, 4)
+    chw = np.random.default_rng(0).random((3, 2, 4, 4), dtype=np.float32)
+    np.save(tmp_path / "chw.npy", chw)
+    np.save(tmp_path / "hwc.npy", np.ascontiguousarray(chw.transpose(0, 2, 3, 1)))
+    np.save(tmp_path / "flat.npy", chw.reshape(3, -1))
+    np.save(tmp_path / "hw.npy", chw.reshape(3, 8, 4))  # (H, W)-like, but the model has 2 channels
+    good = run("predict", direct, tmp_path / "chw.npy", "--n", 20)
+    assert good.returncode == 0, good.stderr
+    flat = run("predict", direct, tmp_path / "flat.npy", "--n", 20)
+    assert flat.returncode == 0, flat.stderr
+    assert [r.split("\t")[:4] for r in flat.stdout.splitlines()] == [r.split("\t")[:4] for r in good.stdout.splitlines()]
+    for bad, shape in (("hwc.npy", "(4, 4, 2)"), ("hw.npy", "(8, 4)")):
+        out = run("predict", direct, tmp_path / bad, "--n", 20)
+        assert out.returncode == 2 and not out.stdout, out
+        assert out.stderr.count("\n") == 1, out.stderr
+        assert f"samples have shape {shape}" in out.stderr and "(2, 4, 4)" in out.stderr, out.stderr
+    # A one-channel model: (N, H, W) as idx files store it, (N, 1, H, W) and (N, 784) give the
+    # same rows; (N, H, W, 1) channels-last is refused.
+    model = DEMO / "fmnist_demo.rscm"
+    u8 = np.rint(np.load(DEMO / "test_images.npy")[:4] * 255).astype(np.uint8)  # (4, 1, 28, 28)
+    _write_idx(tmp_path / "images.idx", u8.reshape(4, 28, 28))
+    np.save(tmp_path / "nchw.npy", u8)
+    np.save(tmp_path / "nhw.npy", u8.reshape(4, 28, 28))
+    np.save(tmp_path / "nd.npy", u8.reshape(4, 784))
+    np.save(tmp_path / "nhwc.npy", u8.reshape(4, 28, 28, 1))
+    rows = []
+    for name in ("images.idx", "nchw.npy", "nhw.npy", "nd.npy"):
+        out = run("predict", model, tmp_path / name, "--n", 100)
+        assert out.returncode == 0, (name, out.stderr)
+        rows.append([line.split("\t")[:4] for line in out.stdout.strip().splitlines()])
+    assert all(r == rows[0] for r in rows) and len(rows[0]) == 5
+    out = run("predict", model, tmp_path / "nhwc.npy", "--n", 100)
+    assert out.returncode == 2 and "samples have shape (28, 28, 1)" in out.stderr, out.stderr
+    assert "(1, 28, 28) or (784,) or (28, 28)" in out.stderr, out.stderr
