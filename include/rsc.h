@@ -17,8 +17,10 @@
  *   argument is borrowed for the duration of the call only. Strings returned by the library are
  *   owned by it (lifetimes documented per function); never free them.
  * - Threads: a model is immutable after loading; any number of threads may call rsc_forward,
- *   rsc_predict, rsc_certify and rsc_model_info on one model at the same time. Only rsc_free must not
- *   race with other calls on the same model.
+ *   rsc_predict, rsc_certify, rsc_certify_sequential, rsc_predict_batch, rsc_certify_batch and
+ *   rsc_model_info on one model at the same time (each call has its own scratch memory; Tests/c/
+ *   concurrency.c runs them all concurrently). Only rsc_free must not race with other calls on the
+ *   same model.
  * - Versioning: params structs start with struct_size, set by the rsc_*_default_params()
  *   functions; output structs start with struct_size, set by the rsc_*_init() functions
  *   (`rsc_certificate c = rsc_certificate_init();`, which compiles clean as C and C++ under
@@ -278,11 +280,17 @@ RSC_API rsc_status rsc_certify(const rsc_model *model, const float *x, size_t x_
  * The results equal num_inputs single calls (rsc_predict / rsc_certify) with those streams, for
  * any num_threads. One call runs passes of several inputs at once, so all threads stay busy even
  * when each input has few passes. out points to num_inputs structs, out[0].struct_size bytes
- * apart: set it (rsc_prediction_init() / rsc_certificate_init() on every element does); each
- * element's struct_size is set on success. rsc_predict_batch: params->counts, if not NULL, receives
- * num_inputs * num_classes counts (input-major). progress gets the fraction of all the call's
- * passes done, and cancels the whole call. On failure (RSC_E_NULL, RSC_E_ARG for num_inputs = 0 or
- * a bad struct_size, RSC_E_INPUT_SIZE for xs_len != num_inputs * d or an overflowing length,
+ * apart: set it (rsc_prediction_init() / rsc_certificate_init() on every element does). In batch
+ * calls struct_size is an input only: out[0].struct_size is the stride, at least this library's
+ * sizeof (a caller built against a newer header passes its larger one) and a multiple of 8; the
+ * other elements' struct_size is not read. On success every element gets this library's fields
+ * (its first rsc_prediction_init().struct_size or rsc_certificate_init().struct_size bytes) except
+ * struct_size, which stays as the caller set it on every element; bytes beyond this library's
+ * struct are left untouched. So one array serves any number of batch calls. (Single calls, unlike
+ * batch calls, set out->struct_size to the size they wrote.) rsc_predict_batch: params->counts, if
+ * not NULL, receives num_inputs * num_classes counts (input-major). progress gets the fraction of
+ * all the call's passes done, and cancels the whole call. On failure (RSC_E_NULL, RSC_E_ARG for
+ * num_inputs = 0, a bad struct_size or num_inputs * passes above 2^63 - 1, RSC_E_INPUT_SIZE for xs_len != num_inputs * d or an overflowing length,
  * RSC_E_INPUT_VALUE naming xs[i], RSC_E_CANCELLED, ...) no output is written. */
 RSC_API rsc_status rsc_predict_batch(const rsc_model *model, const float *xs, size_t xs_len, size_t num_inputs,
                                      const rsc_predict_params *params, rsc_prediction *out);

@@ -434,17 +434,34 @@ private func outputStride<T>(_ out: UnsafeMutablePointer<T>?, _ count: Int, _ ty
     return stride
 }
 
-/// Writes this library's part of element i of a caller's array of stride-byte structs.
+/// Writes this library's part of element i of a caller's array of stride-byte structs, all of it
+/// but struct_size, which stays as the caller set it: out[0]'s is the stride, and a library size
+/// written there would make the next batch call on the same array use the wrong stride.
 private func write<T>(_ value: T, to out: UnsafeMutablePointer<T>, index: Int, stride: Int) {
-    (UnsafeMutableRawPointer(out) + index * stride).storeBytes(of: value, as: T.self)
+    let element = UnsafeMutableRawPointer(out) + index * stride
+    let callerSize = element.load(as: UInt32.self)  // every output struct starts with struct_size
+    element.storeBytes(of: value, as: T.self)
+    element.storeBytes(of: callerSize, as: UInt32.self)
 }
 
 /// A struct_size smaller than this library's v1 struct is an uninitialised or foreign struct.
 private func checkStructSize(_ given: UInt32, _ size: Int, _ name: String) throws {
     guard given >= UInt32(size) else {
-        throw RSCError.invalidArgument("\(name).struct_size is \(given), expected sizeof(\(name)) = \(size); set it (or use the default-params function)")
+        throw RSCError.invalidArgument("\(name).struct_size is \(given), expected sizeof(\(name)) = \(size); set it (or initialise the struct with \(initFunction[name] ?? "its rsc_*_init() or rsc_*_default_params() function"))")
     }
 }
+
+/// The function of include/rsc.h that returns each versioned struct with struct_size set.
+private let initFunction: [String: String] = [
+    "rsc_model_info": "rsc_model_info_init()",
+    "rsc_prediction": "rsc_prediction_init()",
+    "rsc_certificate": "rsc_certificate_init()",
+    "rsc_sequential_certificate": "rsc_sequential_certificate_init()",
+    "rsc_predict_params": "rsc_predict_default_params()",
+    "rsc_certify_params": "rsc_certify_default_params()",
+    "rsc_sequential_params": "rsc_certify_sequential_default_params()",
+    "rsc_load_options": "rsc_load_default_options()",
+]
 
 /// size_t arguments arrive as Int: one above Int.max (e.g. (size_t)-1) is no length at all, and an
 /// UnsafeBufferPointer with a negative count traps (a crash, not an error) in debug builds.

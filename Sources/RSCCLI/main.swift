@@ -10,8 +10,10 @@ let usage = """
            rsc-cli certify MODEL DATA [options]
            rsc-cli --version
 
-    DATA: .npy (N x ... floats in model input order, or uint8 images scaled by 1/255) or idx/idx.gz
-    images (MNIST format). Labels: --labels FILE (.npy or idx/idx.gz), one per image of DATA or exactly
+    DATA: .npy (floats in model input order, or uint8 images scaled by 1/255) or idx/idx.gz images
+    (MNIST format), of shape (N, C, H, W) for a model of input (C, H, W), (N, C*H*W), or (N, H, W)
+    when C is 1; any other shape is refused (a channels-last (N, H, W, C) array must be transposed
+    to (N, C, H, W) first). Labels: --labels FILE (.npy or idx/idx.gz), one per image of DATA or exactly
     one per image selected by --start/--count; without labels, `correct` is -1.
 
     options:
@@ -39,6 +41,8 @@ let usage = """
 
     Output: TSV on stdout (certify: idx label predict radius correct time; predict: idx label
     predict correct time; predict -1 = abstain, -2 = invalid input skipped), a summary on stderr.
+    The TSV's radius has 4 decimals rounded down (never above the certified radius: 0.24997 is
+    0.2499); the summary's certified accuracy uses the exact radius.
     """
 
 /// `--version`: the tool, the library it is built with (the same package), the formats it reads.
@@ -136,15 +140,44 @@ func loadData(_ path: String, labels: String?, model: Model, start: Int, count: 
     -> Dataset {
     let data = try Dataset.load(images: URL(fileURLWithPath: path), labels: labels.map { URL(fileURLWithPath: $0) },
                                 start: start, count: count, maxDecompressedBytes: maxDecompressedBytes)
-    let per = data.shape.reduce(1, *)
-    guard per == model.info.inputShape.count else {
-        throw CLIError("\(path): samples have shape \(data.shape) (\(per) values), the model takes \(model.info.inputShape) = \(model.info.inputShape.count)")
+    let s = model.info.inputShape
+    guard acceptedSampleShapes(s).contains(data.shape) else {
+        let per = data.shape.reduce(1, *)
+        let alternatives = acceptedSampleShapes(s).map(shapeText).joined(separator: " or ")
+        throw CLIError("\(terminalSafe(path)): samples have shape \(shapeText(data.shape)) (\(per) values), the model takes \(alternatives) (C, H, W = \(s.channels), \(s.height), \(s.width)); another layout (e.g. channels-last (H, W, C)) must be transposed first")
     }
     if let labels = data.labels, let i = labels.firstIndex(where: { $0 >= model.info.numClasses }) {
         throw CLIError("label \(labels[i]) at index \(data.range.lowerBound + i) is not a class of the model (\(model.info.numClasses) classes)")
     }
     guard start <= data.count else { throw CLIError("--start \(start) is past the \(data.count) samples of \(path)") }
     return data
+}
+
+/// The sample shapes DATA may have for a model of input shape (C, H, W): (C, H, W) itself, (d,)
+/// flat, and (H, W) when C == 1 (idx files store one-channel images as (N, H, W)). Any other shape
+/// with d values (channels-last (H, W, C), say) would be taken silently in the wrong order.
+func acceptedSampleShapes(_ s: Shape3) -> [[Int]] {
+    var shapes = [[s.channels, s.height, s.width], [s.count]]
+    if s.channels == 1 { shapes.append([s.height, s.width]) }
+    return shapes
+}
+
+func shapeText(_ shape: [Int]) -> String {
+    shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+}
+
+/// A radius as the TSV prints it: 4 decimals, rounded DOWN, so that the printed number (as any
+/// reader parses it) is never above the certified radius: 0.24997 prints 0.2499, not 0.2500, which
+/// would count as certified at r = 0.25. A radius that is a 4-decimal number (0.25, a
+/// --sequential radius) prints as itself.
+func radiusText(_ r: Double) -> String {
+    guard r.isFinite, r >= 0, r < 1e15 else { return String(format: "%.4f", r) }
+    var k = Int((r * 10_000).rounded(.down))
+    func text(_ k: Int) -> String { String(format: "%d.%04d", k / 10_000, k % 10_000) }
+    // r * 10^4 is itself rounded: step to the largest k whose decimal text parses to <= r.
+    while Double(text(k + 1))! <= r { k += 1 }
+    while k > 0 && Double(text(k))! > r { k -= 1 }
+    return text(k)
 }
 
 /// The model an argument names, opened with the argument's own bytes: CommandLine.arguments
@@ -225,7 +258,7 @@ func run(_ args: [String]) throws {
             let correct = label < 0 ? -1 : (predicted == label ? 1 : 0)
             summary.add(predicted: predicted, label: label, radius: radius, seconds: dt)
             if command == "certify" {
-                print("\(i)\t\(label)\t\(predicted)\t\(String(format: "%.4f", radius))\t\(correct)\t\(timedelta(dt))"
+                print("\(i)\t\(label)\t\(predicted)\t\(radiusText(radius))\t\(correct)\t\(timedelta(dt))"
                       + (sequential ? "\t\(passes)" : ""))
             } else {
                 print("\(i)\t\(label)\t\(predicted)\t\(correct)\t\(timedelta(dt))")

@@ -97,7 +97,11 @@ extension Model {
         let total = Double(p.n0) + Double(p.nMax)
         let counter = try VoteCounter(model: self, x: x, seed: p.seed, stream: p.stream, threads: p.threads,
                                       passes: max(p.n0, p.nMax), polled: progress != nil)
-        let selection = try counter.count(.select, from: 0, to: p.n0) { progress?(Double($0) / total) ?? true }
+        let callPasses = p.n0 + p.nMax  // both <= Limits.maxPasses (validate): no overflow
+        let selection = try counter.count(.select, from: 0, to: p.n0,
+                                          span: PassSpan(phase: "selection", before: 0, total: callPasses, atMost: true)) {
+            progress?(Double($0) / total) ?? true
+        }
         let selected = argmax(selection)
         // The probabilities to certify, ascending: 1/2 (the class itself), then Phi(r / sigma_eff).
         let thresholds = Array(Set([0.5] + p.radii.map { Statistics.normalCDF($0 / sigmaEff) })).sorted()
@@ -105,7 +109,8 @@ extension Model {
                                           tailMass: info.noiseTailMass)
         var votes = 0
         while let (from, to) = decision.nextBlock {
-            let counts = try counter.count(.estimate, from: from, to: to) {
+            let counts = try counter.count(.estimate, from: from, to: to,
+                                           span: PassSpan(phase: "estimation", before: p.n0, total: callPasses, atMost: true)) {
                 progress?((Double(p.n0) + Double($0)) / total) ?? true
             }
             votes += counts[selected]

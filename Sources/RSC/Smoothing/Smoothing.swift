@@ -30,12 +30,12 @@ extension Model {
 
     public func predict(_ x: UnsafeBufferPointer<Float>, parameters p: PredictParameters,
                  progress: ProgressHandler?) throws -> Prediction {
-        try predictBatch(x, count: 1, parameters: p, progress: progress)[0]
+        try predictInputs(x, count: 1, batch: false, parameters: p, progress: progress)[0]
     }
 
     public func certify(_ x: UnsafeBufferPointer<Float>, parameters p: CertifyParameters,
                  progress: ProgressHandler?) throws -> Certificate {
-        try certifyBatch(x, count: 1, parameters: p, progress: progress)[0]
+        try certifyInputs(x, count: 1, batch: false, parameters: p, progress: progress)[0]
     }
 
     /// PREDICT for `count` inputs of d floats each, laid out one after another in xs: input i uses
@@ -44,12 +44,19 @@ extension Model {
     /// progress reports the fraction of all passes done.
     public func predictBatch(_ xs: UnsafeBufferPointer<Float>, count: Int, parameters p: PredictParameters,
                              progress: ProgressHandler?) throws -> [Prediction] {
-        try checkInputs(xs, count: count, stream: p.stream, passes: p.n)
+        try predictInputs(xs, count: count, batch: true, parameters: p, progress: progress)
+    }
+
+    /// predict (batch false: one input, x in messages) and predictBatch (xs[i] in messages).
+    private func predictInputs(_ xs: UnsafeBufferPointer<Float>, count: Int, batch: Bool, parameters p: PredictParameters,
+                               progress: ProgressHandler?) throws -> [Prediction] {
+        try checkInputs(xs, count: count, batch: batch, stream: p.stream, passes: p.n)
         try p.validate()
         let counter = try VoteCounter(model: self, xs: xs, count: count, seed: p.seed, firstStream: p.stream,
                                       threads: p.threads, passes: p.n, polled: progress != nil)
         let total = Double(count) * Double(p.n)
-        let counts = try counter.countAll(.predict, passes: p.n) { progress?(Double($0) / total) ?? true }
+        let span = PassSpan(phase: "prediction", before: 0, total: count * p.n)  // checked by checkInputs
+        let counts = try counter.countAll(.predict, passes: p.n, span: span) { progress?(Double($0) / total) ?? true }
         return counts.map { prediction($0, alpha: p.alpha) }
     }
 
@@ -57,15 +64,30 @@ extension Model {
     /// the selection passes of all inputs, then their estimation passes.
     public func certifyBatch(_ xs: UnsafeBufferPointer<Float>, count: Int, parameters p: CertifyParameters,
                              progress: ProgressHandler?) throws -> [Certificate] {
+        try certifyInputs(xs, count: count, batch: true, parameters: p, progress: progress)
+    }
+
+    /// certify (batch false: one input, x in messages) and certifyBatch (xs[i] in messages).
+    private func certifyInputs(_ xs: UnsafeBufferPointer<Float>, count: Int, batch: Bool, parameters p: CertifyParameters,
+                               progress: ProgressHandler?) throws -> [Certificate] {
         let sigmaEff = try certificateScale()
-        try checkInputs(xs, count: count, stream: p.stream, passes: max(p.n0, p.n))
+        let (sum, over) = p.n0.addingReportingOverflow(p.n)  // validated after the inputs
+        try checkInputs(xs, count: count, batch: batch, stream: p.stream, passes: over ? Int.max : sum)
         try p.validate()
         let counter = try VoteCounter(model: self, xs: xs, count: count, seed: p.seed, firstStream: p.stream,
                                       threads: p.threads, passes: max(p.n0, p.n), polled: progress != nil)
         let total = Double(count) * (Double(p.n0) + Double(p.n))
-        let selection = try counter.countAll(.select, passes: p.n0) { progress?(Double($0) / total) ?? true }
-        let done = Double(count) * Double(p.n0)
-        let estimation = try counter.countAll(.estimate, passes: p.n) { progress?((done + Double($0)) / total) ?? true }
+        // count x (n0 + n) fits an Int: checked by checkInputs.
+        let callPasses = count * (p.n0 + p.n), selectionPasses = count * p.n0
+        let selection = try counter.countAll(.select, passes: p.n0,
+                                             span: PassSpan(phase: "selection", before: 0, total: callPasses)) {
+            progress?(Double($0) / total) ?? true
+        }
+        let done = Double(selectionPasses)
+        let estimation = try counter.countAll(.estimate, passes: p.n,
+                                              span: PassSpan(phase: "estimation", before: selectionPasses, total: callPasses)) {
+            progress?((done + Double($0)) / total) ?? true
+        }
         return zip(selection, estimation).map { s, e in
             let selected = argmax(s), nA = e[selected]
             let pA = Statistics.noiseAdjustedLower(
@@ -102,12 +124,15 @@ extension Model {
         try InputCheck.values(x, name: "x")
     }
 
-    /// A batch: count >= 1 inputs of d values (count 1: exactly checkInput), streams
-    /// first .. first + count - 1 without wrapping, and count x passes items within UInt64.
-    func checkInputs(_ xs: UnsafeBufferPointer<Float>, count: Int, stream: UInt64, passes: Int) throws {
-        if count == 1 { return try checkInput(xs) }
+    /// The inputs of a call: one (batch false: exactly checkInput, messages name x), or a batch
+    /// (messages name xs and xs[i], whatever count): count >= 1 inputs of d values, streams
+    /// first .. first + count - 1 without wrapping, and the call's count x passes passes (passes:
+    /// all of one input's, n0 + n for certify) and count x K votes within Int. Every size is
+    /// checked, with overflow, before any value of xs is read or anything is allocated.
+    func checkInputs(_ xs: UnsafeBufferPointer<Float>, count: Int, batch: Bool, stream: UInt64, passes: Int) throws {
         guard count >= 1 else { throw RSCError.invalidArgument("num_inputs is \(count), at least 1 input is needed") }
-        let d = info.inputShape.count
+        if !batch { precondition(count == 1, "a single call has one input"); return try checkInput(xs) }
+        let d = info.inputShape.count, K = info.numClasses
         let (len, over) = count.multipliedReportingOverflow(by: d)
         guard !over else {
             throw RSCError.inputSize("num_inputs x d = \(count) x \(d) overflows; no buffer holds that many values")
@@ -118,8 +143,11 @@ extension Model {
         guard stream <= UInt64.max - UInt64(count - 1) else {
             throw RSCError.invalidArgument("streams \(stream) + 0 ..< \(count) pass 2^64 - 1; use a smaller first stream")
         }
-        guard !UInt64(count).multipliedReportingOverflow(by: UInt64(max(passes, 1))).overflow else {
-            throw RSCError.invalidArgument("num_inputs x passes = \(count) x \(passes) overflows 64 bits")
+        guard !count.multipliedReportingOverflow(by: max(passes, 1)).overflow else {
+            throw RSCError.invalidArgument("num_inputs x passes = \(count) x \(passes) passes is more than \(Int.max) (2^63 - 1); split the batch")
+        }
+        guard !count.multipliedReportingOverflow(by: K).overflow else {
+            throw RSCError.invalidArgument("num_inputs x num_classes = \(count) x \(K) votes is more than \(Int.max) (2^63 - 1); split the batch")
         }
         for i in 0..<count {
             try InputCheck.values(UnsafeBufferPointer(rebasing: xs[(i * d)..<((i + 1) * d)]), name: "xs[\(i)]")
@@ -167,6 +195,25 @@ extension CertifyParameters {
 }
 
 private let defaultThreads = Atomic<Int>(0)
+
+/// Where a phase's passes lie among those of the whole call, for cancellation messages: phase
+/// pass j is pass before + j of the call's total (atMost: a sequential call's cap, n0 + n_max).
+struct PassSpan {
+    let phase: String
+    let before: Int
+    let total: Int
+    var atMost = false
+
+    private var of: String { "of the call's \(atMost ? "at most " : "")\(total) passes" }
+
+    func cancelled(after done: Int) -> RSCError {
+        .cancelled("cancelled by the progress callback after \(before + done) \(of) (in its \(phase) phase)")
+    }
+
+    func cancelled(during start: Int, _ end: Int) -> RSCError {
+        .cancelled("cancelled by the progress callback during passes \(before + start)..<\(before + end) \(of) (in its \(phase) phase)")
+    }
+}
 
 /// What the kernel's poll callback needs: the progress closure and the passes done before the chunk.
 private final class PollContext {
@@ -220,44 +267,47 @@ struct VoteCounter {
         scratch = try Scratch(bytes: model.plan.scratchBytes, threads: threads)
     }
 
-    func count(_ phase: Phase, passes n: Int, progress: (Int) -> Bool) throws -> [Int] {
-        try count(phase, from: 0, to: n, progress: progress)
-    }
-
     /// Votes of passes start..<n of a phase for a one-input counter (each pass's vote depends
     /// only on its index, so the counts of consecutive ranges add up to those of their union);
-    /// progress gets the passes done of the phase, start first.
-    func count(_ phase: Phase, from start: Int, to n: Int, progress: (Int) -> Bool) throws -> [Int] {
+    /// progress gets the passes done of the phase, start first. span: where the phase's pass 0
+    /// lies among the call's passes (for messages).
+    func count(_ phase: Phase, from start: Int, to n: Int, span: PassSpan, progress: (Int) -> Bool) throws -> [Int] {
         precondition(keys.count == 1, "count(from:to:) takes a one-input counter")
-        return try countItems(phase, passes: n, from: start, to: n, progress: progress).map { Int($0) }
+        return try countItems(phase, passes: n, from: start, to: n, span: span, progress: progress).map { Int($0) }
     }
 
     /// Votes of passes 0..<n of a phase for every input, [input][class]; progress gets the
     /// passes done over all inputs.
-    func countAll(_ phase: Phase, passes n: Int, progress: (Int) -> Bool) throws -> [[Int]] {
+    func countAll(_ phase: Phase, passes n: Int, span: PassSpan, progress: (Int) -> Bool) throws -> [[Int]] {
         let K = model.info.numClasses
-        let votes = try countItems(phase, passes: n, from: 0, to: keys.count * n, progress: progress)
+        let (items, over) = keys.count.multipliedReportingOverflow(by: n)
+        guard !over else {
+            throw RSCError.invalidArgument("num_inputs x passes = \(keys.count) x \(n) passes is more than \(Int.max) (2^63 - 1)")
+        }
+        let votes = try countItems(phase, passes: n, from: 0, to: items, span: span, progress: progress)
         return (0..<keys.count).map { i in votes[(i * K)..<((i + 1) * K)].map { Int($0) } }
     }
 
     /// Items start..<end (item j: pass j % passes of input j / passes), in chunks of
     /// `chunk` x threads items: [input * K + class] votes.
-    private func countItems(_ phase: Phase, passes: Int, from start: Int, to end: Int,
+    private func countItems(_ phase: Phase, passes: Int, from start: Int, to end: Int, span: PassSpan,
                             progress: (Int) -> Bool) throws -> [UInt64] {
-        var votes = [UInt64](repeating: 0, count: keys.count * model.info.numClasses)
+        let (size, over) = keys.count.multipliedReportingOverflow(by: model.info.numClasses)
+        guard !over else {
+            throw RSCError.invalidArgument("num_inputs x num_classes = \(keys.count) x \(model.info.numClasses) votes is more than \(Int.max) (2^63 - 1)")
+        }
+        var votes = [UInt64](repeating: 0, count: size)
         var done = start
         while done < end {
-            guard progress(done) else { throw RSCError.cancelled("cancelled by the progress callback after \(done) of \(end) passes") }
+            guard progress(done) else { throw span.cancelled(after: done) }
             let m = min(Self.chunk * threads, end - done)
             let stopped = withoutActuallyEscaping(progress) {
                 runChunk(phase, passes: passes, from: done, count: m, votes: &votes, progress: $0)
             }
-            if stopped {
-                throw RSCError.cancelled("cancelled by the progress callback during passes \(done)..<\(done + m) of \(end)")
-            }
+            if stopped { throw span.cancelled(during: done, done + m) }
             done += m
         }
-        guard progress(end) else { throw RSCError.cancelled("cancelled by the progress callback after \(end) of \(end) passes") }
+        guard progress(end) else { throw span.cancelled(after: end) }
         return votes
     }
 

@@ -106,8 +106,40 @@ def test_struct_stride_follows_the_callers_struct_size(librsc, model, rows):
     assert call(librsc, "certify", model, rows[:3], p, single) == 0
     raw = bytes(buf)
     for i in range(3):
-        assert raw[i * stride:i * stride + size] == bytes(single[i])
+        # struct_size stays as the caller set it (out[0]'s the stride, the others not read).
+        want = stride.to_bytes(4, "little") if i == 0 else b"\xab" * 4
+        assert raw[i * stride:i * stride + 4] == want
+        assert raw[i * stride + 4:i * stride + size] == bytes(single[i])[4:]
         assert raw[i * stride + size:(i + 1) * stride] == b"\xab" * 16
+
+
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_a_larger_stride_array_reused_for_a_second_call(librsc, model, rows, kind):
+    """Review finding 1: a caller with 8 bytes more per struct (a newer header) reuses its array;
+    the second call must use the same stride, not the library's sizeof that the first call used
+    to write into struct_size, and give the same, correct results."""
+    base = _native.Prediction if kind == "predict" else _native.Certificate
+
+    class Newer(ctypes.Structure):
+        _fields_ = base._fields_ + [("future", ctypes.c_uint64)]
+
+    n = 4
+    arr = (Newer * n)()
+    for e in arr:
+        e.struct_size, e.future = ctypes.sizeof(Newer), 0xAAAA
+    p = getattr(librsc, f"rsc_{kind}_default_params")()
+    p.n, p.seed, p.stream = 60, 3, 11
+    if kind == "certify":
+        p.n0 = 20
+    want = outputs(kind, n)
+    assert call(librsc, kind, model, rows[:n], p, want) == 0, librsc.rsc_last_error()
+    for attempt in range(2):
+        got = call(librsc, kind, model, rows[:n], p, ctypes.cast(arr, ctypes.POINTER(base)))
+        assert got == 0, librsc.rsc_last_error()
+        for i, e in enumerate(arr):
+            assert e.struct_size == ctypes.sizeof(Newer), (attempt, i)  # as the caller set it
+            assert e.future == 0xAAAA, (attempt, i)  # past the library's struct: untouched
+            assert fields(e)[1:-1] == fields(want[i])[1:], (attempt, i)
 
 
 def test_progress_covers_the_batch_and_cancels(librsc, model, rows):
@@ -192,3 +224,60 @@ def test_init_functions_set_struct_size_and_zero(librsc):
         s = getattr(librsc, fn)()
         assert s.struct_size == ctypes.sizeof(t), fn
         assert bytes(s)[4:] == bytes(ctypes.sizeof(t) - 4), fn
+
+
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_a_batch_of_one_input_uses_the_batch_wording(librsc, model, rows, kind):
+    """Review finding 4a: num_inputs = 1 is still a batch call; its messages name xs and xs[0],
+    as for any num_inputs, not the single calls' x."""
+    p = getattr(librsc, f"rsc_{kind}_default_params")()
+    p.n = 10
+    one = np.ascontiguousarray(rows[:3])
+    out = outputs(kind, 1)
+    assert call(librsc, kind, model, one, p, out, count=1) == errors.InputSizeError.status
+    msg = librsc.rsc_last_error().decode()
+    assert "xs has 2352 values, 1 inputs of 784" in msg and "x has" not in msg, msg
+    bad = np.ascontiguousarray(rows[:1].copy())
+    bad[0, 5] = np.nan
+    assert call(librsc, kind, model, bad, p, out, count=1) == errors.InputValueError.status
+    msg = librsc.rsc_last_error().decode()
+    assert "xs[0][5] is nan" in msg, msg
+
+
+_HUGE_BATCH = r"""
+import ctypes, sys
+import numpy as np
+import rsc
+from rsc import _native
+lib = _native.lib()
+m = rsc.load(sys.argv[1])
+kind = sys.argv[2]
+d = m.info.input_len
+x = np.zeros(d, np.float32)  # the only real memory: xs_len claims 2^33 inputs
+p = getattr(lib, f"rsc_{kind}_default_params")()
+if kind == "predict":
+    p.n = 2**30 + 1   # 2^33 x (2^30 + 1) passes: within 2^64, above 2^63 - 1
+    out = lib.rsc_prediction_init()
+else:
+    p.n0, p.n = 2**29, 2**29 + 1  # 2^33 x (n0 + n) as above
+    out = lib.rsc_certificate_init()
+fn = getattr(lib, f"rsc_{kind}_batch")
+s = fn(m._handle, x.ctypes.data_as(_native._f32p), 2**33 * d, 2**33, ctypes.byref(p), ctypes.byref(out))
+print(s, lib.rsc_last_error().decode())
+"""
+
+
+@pytest.mark.parametrize("kind", ["predict", "certify"])
+def test_num_inputs_times_passes_past_int_max_is_an_error_before_xs_is_read(kind):
+    """Review finding 5: num_inputs = 2^33 with xs_len = 2^33 * d (only d floats of real memory)
+    and num_inputs x passes between 2^63 and 2^64: RSC_E_ARG with a message, decided before any
+    value of xs is read or anything is allocated (else this reads far past the buffer, or traps on
+    a signed overflow). In a child process, so that a crash is a failure, not the end of the run."""
+    import subprocess
+    import sys
+    got = subprocess.run([sys.executable, "-c", _HUGE_BATCH, str(DEMO / "fmnist_demo.rscm"), kind],
+                         capture_output=True, text=True, timeout=120, cwd=Path(rsc.__file__).parents[1])
+    assert got.returncode == 0, got.stderr[-2000:]
+    status, msg = got.stdout.strip().split(" ", 1)
+    assert int(status) == errors.InvalidArgumentError.status, msg
+    assert msg.startswith(f"rsc_{kind}_batch: ") and "num_inputs x passes = 8589934592 x" in msg, msg

@@ -2,6 +2,7 @@
 crash. Corrupted files are made from a valid fixture, with the checksum recomputed so that the
 intended check, not the checksum, is what fires."""
 import ctypes
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -271,3 +272,53 @@ def test_models_that_can_overflow_float32_are_refused(tmp_path):
     rf.write_model(spec, p)
     logits = rsc.load(p).forward(np.full((1, 4), 1e6, np.float32))
     assert np.all(np.isfinite(logits))
+
+
+def test_cancellation_counts_the_passes_of_the_whole_call(conv):
+    """Review finding 4b: a certify of n0 = 120, n = 3000 has 3120 passes; a cancellation says
+    where among them it stopped and in which phase, not "after 0 of 120" or "of 3000"."""
+    x = np.zeros(conv.info.input_len, np.float32)
+    with pytest.raises(errors.CancelledError, match=r"after 0 of the call's 3120 passes \(in its selection phase\)"):
+        conv.certify(x, n0=120, n=3000, threads=1, progress=lambda f: False)
+    with pytest.raises(errors.CancelledError) as e:
+        conv.certify(x, n0=120, n=3000, threads=1, progress=lambda f: f < 0.5)
+    msg = str(e.value)
+    assert "of the call's 3120 passes (in its estimation phase)" in msg, msg
+    done = int(re.search(r"(?:after|during passes) (\d+)", msg).group(1))
+    assert 120 <= done < 3120, msg
+    # A batch counts the passes of all its inputs: 3 x (120 + 3000).
+    cb = _native.c_progress(lambda done, _user: False)
+    p = _native.lib().rsc_certify_default_params()
+    p.n0, p.n, p.num_threads, p.progress = 120, 3000, 1, cb
+    xs = np.zeros(3 * conv.info.input_len, np.float32)
+    out = (_native.Certificate * 3)(*[_native.lib().rsc_certificate_init() for _ in range(3)])
+    got = _native.lib().rsc_certify_batch(conv._handle, xs.ctypes.data_as(_native._f32p), xs.size, 3,
+                                          ctypes.byref(p), out)
+    assert got == errors.CancelledError.status
+    assert "after 0 of the call's 9360 passes (in its selection phase)" in _native.lib().rsc_last_error().decode()
+
+
+def test_struct_size_errors_name_the_init_function(librsc, conv):
+    """Review finding 4c: a wrong struct_size names the function that sets it."""
+    lib = librsc
+    x = (ctypes.c_float * conv.info.input_len)()
+    n = conv.info.input_len
+    pred = _native.Prediction(struct_size=4)
+    assert lib.rsc_predict(conv._handle, x, n, None, ctypes.byref(pred)) == errors.InvalidArgumentError.status
+    assert "rsc_prediction_init()" in lib.rsc_last_error().decode()
+    cert = _native.Certificate(struct_size=4)
+    assert lib.rsc_certify(conv._handle, x, n, None, ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    assert "rsc_certificate_init()" in lib.rsc_last_error().decode()
+    assert lib.rsc_certify_batch(conv._handle, x, n, 1, None, ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    assert "rsc_certificate_init()" in lib.rsc_last_error().decode()
+    seq = _native.SequentialCertificate(struct_size=4)
+    assert lib.rsc_certify_sequential(conv._handle, x, n, None, ctypes.byref(seq)) == errors.InvalidArgumentError.status
+    assert "rsc_sequential_certificate_init()" in lib.rsc_last_error().decode()
+    info = _native.ModelInfo(struct_size=4)
+    assert lib.rsc_model_info(conv._handle, ctypes.byref(info)) == errors.InvalidArgumentError.status
+    assert "rsc_model_info_init()" in lib.rsc_last_error().decode()
+    params = lib.rsc_certify_default_params()
+    params.struct_size = 8
+    cert.struct_size = ctypes.sizeof(cert)
+    assert lib.rsc_certify(conv._handle, x, n, ctypes.byref(params), ctypes.byref(cert)) == errors.InvalidArgumentError.status
+    assert "rsc_certify_default_params()" in lib.rsc_last_error().decode()

@@ -299,7 +299,7 @@ def test_cancellation_inside_a_pass(tmp_path):
     # the calling thread's), and at the end.
     assert len(calls) >= 4 and calls[0] == 0 and calls[-1] == 1
     calls.clear()
-    with pytest.raises(errors.CancelledError, match=r"during passes 0\.\.<1 of 1"):
+    with pytest.raises(errors.CancelledError, match=r"during passes 0\.\.<1 of the call's 1 passes \(in its prediction phase\)"):
         m.predict(x, n=1, threads=1, progress=lambda f: calls.append(f) or len(calls) < 2)
     assert len(calls) == 2  # nothing after the callback said stop
     with pytest.raises(errors.CancelledError):
