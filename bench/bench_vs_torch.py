@@ -78,10 +78,14 @@ def torch_twin(spec: rf.Model):
     return forward
 
 
-def torch_multistep_twin(spec: rf.Model):
+def torch_multistep_twin(spec: rf.Model, onnx: bool = False):
     """The network the way a PyTorch user writes it for speed: multi-step, node by node (each
     conv/linear/pool on all T steps of the batch in one call, as (T*B, C, H, W); the neuron loops
-    over T elementwise), for v1 chains (through rsc.graph.to_graph) and v2 graphs alike."""
+    over T elementwise), for v1 chains (through rsc.graph.to_graph) and v2 graphs alike.
+    onnx=True: the same network written for export to ONNX (bench_vs_ort.py): the steps split in
+    one op and the spikes concatenated (not indexed and assigned in place, which exports as
+    Gather / ScatterND copies of the whole tensor per step), the input current scaled by 1 / tau
+    once for all steps, and the reset as arithmetic (Where costs more in ONNX Runtime)."""
     import torch
     import torch.nn.functional as F
 
@@ -120,6 +124,34 @@ def torch_multistep_twin(spec: rf.Model):
                 y = a * out[n.inputs[1]]
             elif n.kind == "iand":
                 y = a * (1 - out[n.inputs[1]])
+            elif onnx:  # lif / if for export: fewer, cheaper ONNX nodes per step
+                cur = a.reshape((T, B) + tuple(a.shape[1:]))
+                lif = n.kind == "lif"
+                if lif and n.decay_input:
+                    cur = cur / n.tau  # h = v (1 - 1/tau) + (x + v_reset) / tau
+                    k, c = 1 - 1 / n.tau, n.v_reset / n.tau
+                elif lif:
+                    k, c = 1 - 1 / n.tau, n.v_reset / n.tau  # h = v (1 - 1/tau) + v_reset / tau + x
+                else:
+                    k, c = 1.0, 0.0
+                v, spikes = None, []
+                for t, x_t in enumerate(cur.unbind(0)):
+                    if v is None:  # v starts at v_reset
+                        h = x_t + (n.v_reset * k + c) if (n.v_reset * k + c) != 0 else x_t
+                    else:
+                        h = (v * k if k != 1 else v) + x_t
+                        if c != 0:
+                            h = h + c
+                    s = (h >= n.v_threshold).to(h.dtype)
+                    if t < T - 1:
+                        if n.reset == "soft":
+                            v = h - s * n.v_threshold
+                        elif n.v_reset == 0:
+                            v = h - h * s
+                        else:
+                            v = h + s * (n.v_reset - h)
+                    spikes.append(s)
+                y = torch.stack(spikes).reshape(a.shape)
             else:  # lif / if: the loop over T, elementwise
                 cur = a.reshape((T, B) + tuple(a.shape[1:]))
                 v = torch.full_like(cur[0], n.v_reset)

@@ -4,6 +4,10 @@
 #      sigma = 0.25 model, the same images, at 1 and 2 threads, in one process;
 #      1b. the same on the shipped residual model (SEW-ResNet, format v2), n = SEW_N (default
 #      10000: its PyTorch twin takes minutes per image at n = 100000);
+#   1c. rsc against ONNX Runtime (bench_vs_ort.py: the PyTorch twin exported with T unrolled, float32
+#      and the best int8 form that keeps >= 99% argmax agreement), both shipped models, n = ORT_N
+#      (default 5000), 3 rounds, with PyTorch timed again in the same run; needs the `bench` extra
+#      (onnxruntime, onnx: installed below if missing, pinned);
 #   2. the dense VNNI path against events only (RSC_DISABLE_VNNI=1), end to end, same run;
 #   3. the kernel microbenchmark (kernel_bench.sh): each layer kind against the int8 peak;
 #   4. certify's peak memory at n = 1,000 and n = 100,000.
@@ -15,8 +19,15 @@ IMAGES=${IMAGES:-2}
 MODEL=models/fmnist_sigma025.rscm
 SEW_MODEL=models/fmnist_sew_sigma025.rscm
 SEW_N=${SEW_N:-10000}
+ORT_N=${ORT_N:-5000}
 DATA=models/data/fmnist_test_1000_images.npy
 swift build -c release >/dev/null
+# the `bench` extra of bindings/python (pyproject.toml), pinned; torch stays as installed
+python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('onnxruntime') != '1.32.0' or m.version('onnx') != '1.23.2')" 2>/dev/null || {
+    echo "results.sh: pip install onnxruntime==1.32.0 onnx==1.23.2" >&2
+    python3 -m pip install --quiet -c <(echo "torch==$(python3 -c 'import torch; print(torch.__version__.split("+")[0])')") \
+        "onnxruntime==1.32.0" "onnx==1.23.2"
+}
 export RSC_LIBRARY=$PWD/.build/release/librsc.so OPENBLAS_NUM_THREADS=1
 CLI=.build/release/rsc-cli
 out=bench/RESULTS.md
@@ -47,6 +58,14 @@ certify_time() {  # certify_time THREADS [ENV=VALUE]: seconds for image 0 at n =
     python3 bench/bench_vs_torch.py "$SEW_MODEL" --data "$DATA" --images "$IMAGES" --n "$SEW_N"
     echo '```'
     echo
+    echo "## 1c. rsc against ONNX Runtime (float32 and int8) and PyTorch, both shipped models"
+    echo
+    for m in "$MODEL" "$SEW_MODEL"; do
+        echo '```'
+        python3 bench/bench_vs_ort.py "$m" --data "$DATA" --images "$IMAGES" --n "$ORT_N" --reps 3 --profile 2>&1 | grep -v '^WARNING'
+        echo '```'
+        echo
+    done
     echo "## 2. Dense VNNI steps against events only (image 0, n = 100,000, seconds per image)"
     echo
     echo "| threads | default | RSC_DISABLE_VNNI=1 | speed-up |"
