@@ -181,9 +181,6 @@ def quantized_variants(spec: rf.Model, fp32: str, workdir: str, calib_xs: np.nda
 
 def ort_certify(sess, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha: float, rng,
                 batch: int, buf: np.ndarray) -> tuple[int, float]:
-    from scipy.stats import beta, norm
-
-    T, sigma = spec.time_steps, spec.sigma
     xi = np.ascontiguousarray(x.reshape((1,) + tuple(spec.input_shape)), dtype=np.float32)
 
     def counts(num: int) -> np.ndarray:
@@ -198,11 +195,7 @@ def ort_certify(sess, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha: flo
             done += bs
         return c
 
-    ca = int(counts(n0).argmax())
-    na = int(counts(n)[ca])
-    pa = beta.ppf(alpha, na, n - na + 1) if na > 0 else 0.0
-    sigma_eff = sigma / np.sqrt(T) if spec.coding == "gaussian" else sigma
-    return (ca, sigma_eff * norm.ppf(pa)) if pa >= 0.5 else (-1, 0.0)
+    return bt.cohen_certify(counts, spec, n0, n, alpha)
 
 
 def main() -> None:

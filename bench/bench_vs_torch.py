@@ -176,7 +176,6 @@ def torch_multistep_twin(spec: rf.Model, onnx: bool = False):
 def torch_certify(forward, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha: float, gen,
                   batch: int = 1000) -> tuple[int, float]:
     import torch
-    from scipy.stats import beta, norm
 
     T, sigma = spec.time_steps, spec.sigma
     xt = torch.tensor(x.reshape(spec.input_shape), dtype=torch.float32)
@@ -196,10 +195,17 @@ def torch_certify(forward, spec: rf.Model, x: np.ndarray, n0: int, n: int, alpha
         return c
 
     with torch.inference_mode():
-        ca = int(counts(n0).argmax())
-        na = int(counts(n)[ca])
+        return cohen_certify(counts, spec, n0, n, alpha)
+
+
+def cohen_certify(counts, spec: rf.Model, n0: int, n: int, alpha: float) -> tuple[int, float]:
+    """Cohen et al.'s CERTIFY from a baseline's vote counter counts(m) (class counts of m noise
+    passes): n0 passes select cA, n fresh ones bound pA (Clopper-Pearson); (-1, 0) abstains."""
+    from scipy.stats import beta, norm
+    ca = int(counts(n0).argmax())
+    na = int(counts(n)[ca])
     pa = beta.ppf(alpha, na, n - na + 1) if na > 0 else 0.0
-    sigma_eff = sigma / np.sqrt(T) if spec.coding == "gaussian" else sigma
+    sigma_eff = spec.sigma / np.sqrt(spec.time_steps) if spec.coding == "gaussian" else spec.sigma
     return (ca, sigma_eff * norm.ppf(pa)) if pa >= 0.5 else (-1, 0.0)
 
 
