@@ -34,6 +34,18 @@ RSCK_HIDDEN void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32
 RSCK_HIDDEN void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out);
 RSCK_HIDDEN void rsck_pool_analog(const rsck_layer *L, const float *in, float *out);
 
+/* The integer input of arithmetic 1 (kernel_quant.c). */
+RSCK_HIDDEN void rsck_quantize(const rsck_net *net, const float *z, int16_t *q);
+RSCK_HIDDEN void rsck_pool_quant(const rsck_layer *L, const int16_t *in, int16_t *out);
+/* conv/linear on an int16 map: exact int32 sums; pad16 holds rsck_quant_pad_size(L) elements. */
+RSCK_HIDDEN void rsck_quant_layer(const rsck_layer *L, const int16_t *in, int32_t *acc, int16_t *pad16);
+RSCK_HIDDEN size_t rsck_quant_pad_size(const rsck_layer *L);
+/* The CPU has AVX-512 VNNI (AVX2) and neither RSC_DISABLE_VNNI (RSC_DISABLE_AVX2) nor, for
+ * VNNI, RSC_DISABLE_AVX2 is set (kernel_vnni.c): the hand-written paths, which tests switch off
+ * to check that every path gives the same sums. */
+RSCK_HIDDEN int rsck_have_vnni(void);
+RSCK_HIDDEN int rsck_have_avx2(void);
+
 /* The graph's operations (kernel_graph.c). */
 /* Currents of a weighted layer without a neuron, in the unit of the neuron that reads them. */
 RSCK_HIDDEN void rsck_current_count(const rsck_layer *L, const int32_t *acc, int32_t *cur);

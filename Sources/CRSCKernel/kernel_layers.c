@@ -161,23 +161,39 @@ static inline __attribute__((always_inline)) uint16_t neuron_step(int lif, int s
     return (uint16_t)spike;
 }
 
-/* Currents from COUNT accumulators: I = round(acc * cur_mult / 2^cur_shift) + cur_bias. */
-static inline __attribute__((always_inline)) void neuron_count_map(const rsck_layer *L, int lif, int soft, int oc,
-                                                                   const int32_t *acc, int32_t *v, uint16_t *spikes) {
+/* The current of an integer accumulator: arithmetic 1 in binary32 (no FMA: -ffp-contract=off),
+ * else round(acc * cur_mult / 2^cur_shift) + cur_bias with 64-bit products. */
+static inline __attribute__((always_inline)) int32_t count_current(int fcur, int32_t a, int32_t mult, int32_t bias,
+                                                                   float multf, float biasf, int64_t half, int shift) {
+    if (fcur) return (int32_t)nearbyintf((float)a * multf + biasf);
+    return (int32_t)(((int64_t)a * mult + half) >> shift) + bias;
+}
+
+/* Currents from COUNT accumulators (count_current), then the neuron. */
+static inline __attribute__((always_inline)) void neuron_count_map_(const rsck_layer *L, int lif, int soft, int oc, int fcur,
+                                                                    const int32_t *acc, int32_t *v, uint16_t *spikes) {
     const int OC = oc ? oc : L->out_c, S = oc ? oc : L->oc_stride, shift = L->cur_shift;
     const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
     const int32_t leak = lif == LIF_SPLIT ? L->leak >> 14 : L->leak, vr = L->v_reset, vth = L->v_th;
     const int32_t *restrict mult = L->cur_mult, *restrict bias = L->cur_bias;
+    const float *restrict multf = L->cur_multf, *restrict biasf = L->cur_biasf;
     const size_t npos = (size_t)L->out_h * L->out_w;
     for (size_t p = 0; p < npos; p++) {
         const int32_t *restrict a = acc + p * S;
         int32_t *restrict vp = v + p * OC;
         uint16_t *restrict sp = spikes + p * OC;
         for (int o = 0; o < OC; o++) {
-            const int32_t I = (int32_t)(((int64_t)a[o] * mult[o] + half) >> shift) + bias[o];
+            const int32_t I = fcur ? count_current(1, a[o], 0, 0, multf[o], biasf[o], 0, 0)
+                                   : count_current(0, a[o], mult[o], bias[o], 0, 0, half, shift);
             sp[o] = neuron_step(lif, soft, leak, vr, vth, I, vp + o);
         }
     }
+}
+
+static inline __attribute__((always_inline)) void neuron_count_map(const rsck_layer *L, int lif, int soft, int oc,
+                                                                   const int32_t *acc, int32_t *v, uint16_t *spikes) {
+    if (L->cur_multf) neuron_count_map_(L, lif, soft, oc, 1, acc, v, spikes);
+    else neuron_count_map_(L, lif, soft, oc, 0, acc, v, spikes);
 }
 
 /* Currents from float accumulators, in double: I = clamp(acc * an_mult + an_bias), rounded to even. */
@@ -255,10 +271,15 @@ RSCK_CLONES void rsck_current_count(const rsck_layer *L, const int32_t *acc, int
     const int OC = L->out_c, S = L->oc_stride, shift = L->cur_shift;
     const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
     const int32_t *restrict mult = L->cur_mult, *restrict bias = L->cur_bias;
+    const float *restrict multf = L->cur_multf, *restrict biasf = L->cur_biasf;
     const size_t npos = (size_t)L->out_h * L->out_w;
+    if (multf) {
+        for (size_t p = 0; p < npos; p++)
+            for (int o = 0; o < OC; o++) cur[p * OC + o] = count_current(1, acc[p * S + o], 0, 0, multf[o], biasf[o], 0, 0);
+        return;
+    }
     for (size_t p = 0; p < npos; p++)
-        for (int o = 0; o < OC; o++)
-            cur[p * OC + o] = (int32_t)(((int64_t)acc[p * S + o] * mult[o] + half) >> shift) + bias[o];
+        for (int o = 0; o < OC; o++) cur[p * OC + o] = count_current(0, acc[p * S + o], mult[o], bias[o], 0, 0, half, shift);
 }
 
 RSCK_CLONES void rsck_current_analog(const rsck_layer *L, const float *acc, int32_t *cur) {

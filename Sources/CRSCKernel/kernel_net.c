@@ -19,6 +19,8 @@ typedef struct workspace {
     float *pad;        /* zero-padded copy of an analog-fed layer's input */
     int32_t *events;   /* channels and counts of one pixel's events     */
     uint8_t *pad8;     /* byte copy of a spike-fed layer's input (dense VNNI path) */
+    int16_t *q;        /* arithmetic 1: the coded input on its int16 grid, HWC        */
+    int16_t *pad16;    /* zero-padded copy of an int16-fed layer's input              */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
     void *out[MAX_OPS];         /* outputs: uint16 (COUNT), float (ANALOG) or int32 (CURRENT) maps */
@@ -36,7 +38,12 @@ static size_t layer_in_n(const rsck_layer *L) { return (size_t)L->in_c * L->in_h
 static size_t up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 static size_t out_elem_size(const rsck_layer *L) {
-    return L->out_kind == RSCK_ANALOG ? sizeof(float) : L->out_kind == RSCK_CURRENT ? sizeof(int32_t) : sizeof(uint16_t);
+    switch (L->out_kind) {
+    case RSCK_ANALOG: return sizeof(float);
+    case RSCK_CURRENT: return sizeof(int32_t);
+    case RSCK_QUANT: return sizeof(int16_t);
+    default: return sizeof(uint16_t);
+    }
 }
 
 static int has_membrane(const rsck_layer *L) { return L->neuron != RSCK_NEURON_NONE; }
@@ -44,13 +51,14 @@ static int has_membrane(const rsck_layer *L) { return L->neuron != RSCK_NEURON_N
 /* Walks the layout once; with base == NULL it only measures. */
 static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
-    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0, max_pad = 0, max_pad8 = 0;
+    size_t off = 0, max_accf = 0, max_acc = 0, max_ev = 0, max_pad = 0, max_pad8 = 0, max_pad16 = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
         if (L->kind == RSCK_CONV || L->kind == RSCK_LINEAR) {
             const size_t n_acc = (size_t)L->oc_stride * L->out_h * L->out_w;
             if (L->input_kind == RSCK_ANALOG && n_acc > max_accf) max_accf = n_acc;
-            if (L->input_kind == RSCK_COUNT && n_acc > max_acc) max_acc = n_acc;
+            if (L->input_kind != RSCK_ANALOG && n_acc > max_acc) max_acc = n_acc;
+            if (L->input_kind == RSCK_QUANT && rsck_quant_pad_size(L) > max_pad16) max_pad16 = rsck_quant_pad_size(L);
             if (L->input_kind == RSCK_COUNT && 3 * (size_t)L->in_c > max_ev) max_ev = 3 * (size_t)L->in_c;
             const size_t n_pad = (size_t)(L->in_h + 2 * L->ph) * (L->in_w + 2 * L->pw) * L->in_c;
             if (L->input_kind == RSCK_ANALOG && n_pad > max_pad) max_pad = n_pad;
@@ -70,6 +78,8 @@ static size_t carve(const rsck_net *net, char *base, workspace *ws) {
     TAKE(pad, float, max_pad);
     TAKE(events, int32_t, max_ev);
     TAKE(pad8, uint8_t, max_pad8);
+    TAKE(q, int16_t, net->integer ? d : 0);
+    TAKE(pad16, int16_t, max_pad16);
     TAKE(logits, double, net->num_classes);
     TAKE(votes, uint64_t, net->num_classes);
 #undef TAKE
@@ -135,8 +145,11 @@ static int should_stop(workspace *ws, const rsck_layer *L) {
 static void step(const rsck_net *net, workspace *ws) {
     const int C = net->in_c;
     const size_t hw = (size_t)net->in_h * net->in_w;
-    const float *coded = ws->z;
-    if (C > 1) {
+    const void *coded = ws->z;
+    if (net->integer) {
+        rsck_quantize(net, ws->z, ws->q);
+        coded = ws->q;
+    } else if (C > 1) {
         for (int c = 0; c < C; c++)
             for (size_t p = 0; p < hw; p++) ws->xin[p * C + c] = ws->z[(size_t)c * hw + p];
         coded = ws->xin;
@@ -148,13 +161,17 @@ static void step(const rsck_net *net, workspace *ws) {
         switch (L->kind) {
         case RSCK_AVGPOOL:
         case RSCK_SUMPOOL:
-            if (L->input_kind == RSCK_ANALOG)
+            if (L->input_kind == RSCK_QUANT)
+                rsck_pool_quant(L, (const int16_t *)in, (int16_t *)ws->out[i]);
+            else if (L->input_kind == RSCK_ANALOG)
                 rsck_pool_analog(L, (const float *)in, (float *)ws->out[i]);
             else
                 rsck_pool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
             continue;
         case RSCK_MAXPOOL:
-            if (L->input_kind == RSCK_ANALOG)
+            if (L->input_kind == RSCK_QUANT)
+                rsck_pool_quant(L, (const int16_t *)in, (int16_t *)ws->out[i]);
+            else if (L->input_kind == RSCK_ANALOG)
                 rsck_maxpool_analog(L, (const float *)in, (float *)ws->out[i]);
             else
                 rsck_maxpool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
@@ -183,7 +200,10 @@ static void step(const rsck_net *net, workspace *ws) {
             else
                 rsck_current_analog(L, ws->accf, (int32_t *)ws->out[i]);
         } else {
-            rsck_count_layer(L, (const uint16_t *)in, ws->acc, ws->events, ws->pad8);
+            if (L->input_kind == RSCK_QUANT)
+                rsck_quant_layer(L, (const int16_t *)in, ws->acc, ws->pad16);
+            else
+                rsck_count_layer(L, (const uint16_t *)in, ws->acc, ws->events, ws->pad8);
             if (L->last) {
                 const double m = (double)L->in_mult;
                 for (int o = 0; o < L->out_c; o++)

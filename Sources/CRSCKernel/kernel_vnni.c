@@ -108,22 +108,7 @@ static VNNI void dense_vnni(const rsck_layer *L, const uint8_t *pad, int32_t *ac
     }
 }
 
-/* The CPU has VNNI and RSC_DISABLE_VNNI is not set in the environment (tests compare both paths;
- * users can rule out a CPU-specific path when chasing a problem). Decided once; threads that race
- * on the first call store the same value. */
-static int have_vnni(void) {
-    static int state; /* 0 unknown, 1 yes, 2 no */
-    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
-    if (!s) {
-        const char *off = getenv("RSC_DISABLE_VNNI");
-        s = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && !(off && *off && *off != '0') ? 1 : 2;
-        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
-    }
-    return s == 1;
-}
-
 #else
-static int have_vnni(void) { return 0; }
 static void dense_vnni(const rsck_layer *L, const uint8_t *pad, int32_t *acc) { (void)L; (void)pad; (void)acc; }
 #endif
 
@@ -141,14 +126,14 @@ static void fill_pad(const rsck_layer *L, const uint16_t *in, uint8_t *pad) {
 }
 
 int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint8_t *pad8) {
-    if (!L->w4 || !have_vnni()) return 0;
+    if (!L->w4 || !rsck_have_vnni()) return 0;
     fill_pad(L, in, pad8);
     dense_vnni(L, pad8, acc);
     return 1;
 }
 
 int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in) {
-    if (!L->w4 || !have_vnni()) return 0;
+    if (!L->w4 || !rsck_have_vnni()) return 0;
     const size_t n = (size_t)L->in_c * L->in_h * L->in_w;
     size_t nz = 0;
     for (size_t i = 0; i < n; i++) nz += in[i] != 0;

@@ -22,8 +22,9 @@ enum { RSCK_NEURON_NONE = 0, RSCK_NEURON_LIF = 1, RSCK_NEURON_IF = 2 };
 /* What an operation reads or writes: real-valued maps (the coded input, or pools of it; float),
  * small non-negative integer maps (spikes, pooled spikes, sums of spike maps; uint16), added as
  * int8 weight rows into int32, or currents (int32, in the membrane unit of the neuron that reads
- * them, through adds). */
-enum { RSCK_ANALOG = 0, RSCK_COUNT = 1, RSCK_CURRENT = 2 };
+ * them, through adds), or the integer input of arithmetic 1 and pools of it (int16, signed; read
+ * by dense int16 x int8 products). */
+enum { RSCK_ANALOG = 0, RSCK_COUNT = 1, RSCK_CURRENT = 2, RSCK_QUANT = 3 };
 enum { RSCK_DIRECT = 0, RSCK_GAUSSIAN = 1, RSCK_GAUSSIAN_SHARED = 2, RSCK_POISSON = 3 };
 
 /* One operation of the plan. Maps are stored HWC (channels innermost); flatten is a no-op on
@@ -50,6 +51,10 @@ typedef struct rsck_layer {
      * and zeros in the padding. A step whose events are dense enough runs as a dense product
      * instead of row adds (the integer sums are the same). NULL: event-driven only. */
     const int8_t *w4;
+    /* QUANT input (arithmetic 1): the weights as int16 pairs for vpdpwssd, [kh][P][oc_stride][2]
+     * with P = ceil(kw*in_c / 2): pair p of kernel row ky meets inputs 2p and 2p + 1 of the
+     * kw*in_c consecutive HWC values the row covers, zero past the end. The portable path reads w8. */
+    const int16_t *w2;
     /* Conv geometry without divisions: input row iy reaches ycount[iy] (output row, kernel row)
      * pairs ymap[iy*kh + j] = oy * 64 + ky; likewise columns (xmap, xcount). */
     const int32_t *ymap, *ycount, *xmap, *xcount;
@@ -58,6 +63,9 @@ typedef struct rsck_layer {
     const int32_t *cur_mult;  /* [out_c] COUNT input: current = round(acc * cur_mult / 2^cur_shift) */
     const int32_t *cur_bias;  /* [out_c]                                  + cur_bias              */
     int32_t cur_shift;        /* extra precision of cur_mult (the multipliers are ~2^30)          */
+    /* Arithmetic 1 instead (docs/format.md): current = rint(f32(acc) * cur_multf + cur_biasf) in
+     * binary32, eight lanes per AVX2 instruction where the 64-bit products above take several. */
+    const float *cur_multf, *cur_biasf;
     const double *an_mult;    /* [out_c] ANALOG input: current = acc * an_mult + an_bias          */
     const double *an_bias;    /* [out_c]                                                          */
     double cur_limit;         /* ANALOG input: currents saturate at +-cur_limit units            */
@@ -79,6 +87,9 @@ typedef struct rsck_net {
     int32_t in_c, in_h, in_w;   /* model input, given channels-first (CHW) */
     int32_t num_classes, time_steps, coding;
     float sigma;
+    /* Arithmetic 1 (docs/format.md): the coded input becomes clamp(rint(u * 2^input_shift),
+     * +-input_limit), an int16 map, before the first operation. 0: arithmetic 0, float input. */
+    int32_t integer, input_shift, input_limit;
 } rsck_net;
 
 /* Philox4x32-10 key: derive with rsck_derive_key(seed, stream). */

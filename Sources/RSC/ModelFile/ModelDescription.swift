@@ -133,10 +133,19 @@ struct NodeDescription {
     var memory: Shape3
 }
 
+/// Which arithmetic defines the base classifier (docs/format.md, "Arithmetic").
+enum Arithmetic: Equatable {
+    /// A float32 first layer on the coded input, as every file before rsc 0.4.
+    case float
+    /// The coded input rounded to the grid 2^-shift, clamped to +-limit; integers throughout.
+    case integer(shift: Int, limit: Int)
+}
+
 struct ModelDescription {
     var version: Int
     var coding: Coding
     var sigma: Float
+    var arithmetic: Arithmetic
     var input: Shape3
     var numClasses: Int
     var timeSteps: Int

@@ -101,7 +101,8 @@ enum ModelFileParser {
         // Header fields.
         guard r.u32(24) == UInt32(headerSize) else { throw RSCError.format("header_size is \(r.u32(24)), expected 128") }
         guard r.u32(28) == UInt32(layerSize) else { throw RSCError.format("layer_size is \(r.u32(28)), expected 128") }
-        guard r.isZero(80..<128) else { throw RSCError.format("header reserved bytes 80..127 are not zero") }
+        guard r.isZero(92..<128) else { throw RSCError.format("header reserved bytes 92..127 are not zero") }
+        let arithmetic = try readArithmetic(r)
         let numLayers = Int(r.u32(32))
         let records = graph ? "num_nodes" : "num_layers", maxRecords = graph ? Limits.maxNodes : Limits.maxLayers
         guard numLayers >= 1 else { throw RSCError.format("\(records) is 0") }
@@ -165,9 +166,27 @@ enum ModelFileParser {
         }
         try tensors.finish()
         try GraphCheck.check(&nodes, input: input, numClasses: numClasses, version: Int(v))
-        return ModelDescription(version: Int(v), coding: coding, sigma: sigma, input: input, numClasses: numClasses,
+        return ModelDescription(version: Int(v), coding: coding, sigma: sigma, arithmetic: arithmetic, input: input, numClasses: numClasses,
                                 timeSteps: timeSteps, name: strings[0], classNames: Array(strings.dropFirst()),
                                 records: numLayers, fileBytes: size, nodes: nodes)
+    }
+
+    /// Header bytes 80..91: which arithmetic defines the classifier (docs/format.md, "Arithmetic").
+    private static func readArithmetic(_ r: ByteReader) throws -> Arithmetic {
+        let kind = r.u32(80), shift = r.u32(84), limit = r.u32(88)
+        switch kind {
+        case 0:
+            guard shift == 0, limit == 0 else {
+                throw RSCError.format("input_shift is \(shift) and input_limit \(limit): a float model (arithmetic 0) has no input grid, both must be 0")
+            }
+            return .float
+        case 1:
+            guard shift <= 24 else { throw RSCError.format("input_shift is \(shift), more than 24") }
+            guard limit >= 1, limit <= 32767 else { throw RSCError.format("input_limit is \(limit), not 1..32767") }
+            return .integer(shift: Int(shift), limit: Int(limit))
+        default:
+            throw RSCError.format("arithmetic is \(kind), not 0 (float) or 1 (integer)")
+        }
     }
 
     /// A v1 chain as graph nodes: a weighted layer with a neuron becomes a weighted node read by

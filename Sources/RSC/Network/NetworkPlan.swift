@@ -39,7 +39,15 @@ final class NetworkPlan: @unchecked Sendable {
         var inMult = 1.0
         /// Analog: |value| <= analogRange * gain (sum pools of the input grow it).
         var gain = 1.0
+        /// Arithmetic 1: the input grid and pools of it, int16 integers with maxCount bounding
+        /// |value| and inMult the real value of one unit (docs/format.md, "Arithmetic").
+        var quantized = false
+        /// Integers the plan sizes exactly: spikes, counts, or the quantized input.
+        var isInteger: Bool { type != .analog || quantized }
     }
+
+    /// The largest |value| of an int16 map.
+    static let quantLimit = Int(Int16.max)
 
     /// One addend of the current a neuron reads: a weighted node, or a count map added to it.
     private enum Term { case weighted(Int), counts(Int) }
@@ -50,10 +58,18 @@ final class NetworkPlan: @unchecked Sendable {
     /// Work and memory of the plan, reported by rsc_model_info and bounded at load.
     private(set) var workPerPass = 0
     private(set) var planBytes = 0
+    /// Arithmetic 1: the model's classifier is the integer pipeline of docs/format.md.
+    private var integer = false
 
     init(_ m: ModelDescription, options: LoadOptions = LoadOptions()) throws {
         let nodes = m.nodes
+        if case .integer = m.arithmetic { integer = true }
         var values = [Value(type: .analog)]
+        if case .integer(let shift, let limit) = m.arithmetic {
+            values[0].quantized = true
+            values[0].maxCount = limit
+            values[0].inMult = Double(sign: .plus, exponent: -shift, significand: 1)
+        }
         for n in nodes { values.append(Value(type: n.type)) }
         // Count and analog ranges, forward.
         for (k, n) in nodes.enumerated() {
@@ -63,14 +79,15 @@ final class NetworkPlan: @unchecked Sendable {
             switch n.kind {
             case .avgpool2d, .sumpool2d, .globalAvgpool:
                 let window = n.kind == .globalAvgpool ? inputArea(m, n) : n.kernel.h * n.kernel.w
-                if src.type == .analog {
+                if !src.isInteger {
                     v.gain = n.kind == .sumpool2d ? src.gain * Double(window) : src.gain
                 } else {
                     v.maxCount = src.maxCount * window
                     v.inMult = n.kind == .sumpool2d ? src.inMult : src.inMult / Double(window)
                 }
+                v.quantized = src.quantized
             case .maxpool2d, .flatten:
-                v.maxCount = src.maxCount; v.inMult = src.inMult; v.gain = src.gain
+                v.maxCount = src.maxCount; v.inMult = src.inMult; v.gain = src.gain; v.quantized = src.quantized
             case .add where n.type == .counts:
                 let b = values[n.inputs[1]]
                 guard src.inMult == b.inMult else {
@@ -80,17 +97,20 @@ final class NetworkPlan: @unchecked Sendable {
             default:
                 break
             }
-            if v.type == .analog && Self.inputBound(m) * v.gain > Self.floatBound {
+            if v.quantized && v.maxCount > Self.quantLimit {
+                throw RSCError.unsupported("\(label): sums of the quantized input can reach \(v.maxCount) grid units, more than the \(Self.quantLimit) of int16 (a smaller input_limit avoids it)")
+            }
+            if !v.isInteger && Self.inputBound(m) * v.gain > Self.floatBound {
                 throw RSCError.unsupported("\(label): sum pools of the input can reach \(Self.inputBound(m) * v.gain), beyond float32 (the model can overflow)")
             }
             if n.kind.isWeighted {
                 let l1 = l1Norms(n)
                 let bound = (0..<n.output.channels).map { o -> Double in
                     let w = Double(l1[o]) * Double(n.scales[o])
-                    return (src.type == .analog ? Self.inputBound(m) * src.gain : Double(src.maxCount) * src.inMult) * w
+                    return (!src.isInteger ? Self.inputBound(m) * src.gain : Double(src.maxCount) * src.inMult) * w
                         + abs(Double(n.biases[o]))
                 }.max() ?? 0
-                let accBound = src.type == .analog ? Self.inputBound(m) * src.gain * Double(l1.max() ?? 0) : 0
+                let accBound = !src.isInteger ? Self.inputBound(m) * src.gain * Double(l1.max() ?? 0) : 0
                 guard bound <= Self.floatBound, accBound <= Self.floatBound else {
                     throw RSCError.unsupported("\(label): its outputs can reach \(max(bound, accBound)) (weights x scales x inputs), beyond float32: the model can overflow")
                 }
@@ -129,7 +149,7 @@ final class NetworkPlan: @unchecked Sendable {
                 let label = m.label(i)
                 var L = geometry(n, input: shape(m, n.inputs[0]))
                 L.in0 = src.op
-                L.input_kind = kernelKind(src.type)
+                L.input_kind = kernelKind(src)
                 switch n.kind {
                 case .flatten:
                     values[i].op = src.op  // HWC memory stays; weighted nodes after it read it through a permutation
@@ -149,7 +169,7 @@ final class NetworkPlan: @unchecked Sendable {
                     let b = values[n.inputs[1]]
                     L.kind = n.kind == .add ? Int32(RSCK_ADD) : n.kind == .and ? Int32(RSCK_AND) : Int32(RSCK_IAND)
                     L.in1 = b.op
-                    L.in1_kind = kernelKind(b.type)
+                    L.in1_kind = kernelKind(b)
                     if n.type == .current, let unit = units[sink[i]] {
                         L.add_m0 = src.type == .current ? 0 : Int32((src.inMult * unit.u).rounded())
                         L.add_m1 = b.type == .current ? 0 : Int32((b.inMult * unit.u).rounded())
@@ -168,7 +188,7 @@ final class NetworkPlan: @unchecked Sendable {
                     planned.append(L)
                     continue
                 }
-                L.out_kind = kernelKind(n.type)
+                L.out_kind = kernelKind(values[i])
                 values[i].op = Int32(planned.count)
                 planned.append(L)
             }
@@ -181,6 +201,9 @@ final class NetworkPlan: @unchecked Sendable {
             net.time_steps = Int32(m.timeSteps)
             net.coding = Int32(m.coding.rawValue)
             net.sigma = m.sigma
+            if case .integer(let shift, let limit) = m.arithmetic {
+                net.integer = 1; net.input_shift = Int32(shift); net.input_limit = Int32(limit)
+            }
             scratchBytes = withUnsafePointer(to: net) { rsck_scratch_size($0) }
             guard scratchBytes <= Limits.maxScratchBytes else {
                 throw RSCError.limit("the model needs \(scratchBytes) bytes of scratch memory per thread, more than the \(Limits.maxScratchBytes) rsc allows (docs/reliability.md)")
@@ -191,9 +214,9 @@ final class NetworkPlan: @unchecked Sendable {
         }
     }
 
-    private func kernelKind(_ t: ValueType) -> Int32 {
-        switch t {
-        case .analog: return Int32(RSCK_ANALOG)
+    private func kernelKind(_ v: Value) -> Int32 {
+        switch v.type {
+        case .analog: return v.quantized ? Int32(RSCK_QUANT) : Int32(RSCK_ANALOG)
         case .spikes, .counts: return Int32(RSCK_COUNT)
         case .current: return Int32(RSCK_CURRENT)
         }
@@ -233,7 +256,9 @@ final class NetworkPlan: @unchecked Sendable {
                 let ocStride = (n.output.channels + Int(RSCK_TILE) - 1) / Int(RSCK_TILE) * Int(RSCK_TILE)
                 let rows = n.kernel.h * n.kernel.w * inShape.channels
                 let src = values[n.inputs[0]]
-                if src.type == .analog {
+                if src.quantized {
+                    bytes += rows * ocStride + n.kernel.h * ((n.kernel.w * inShape.channels + 1) / 2) * ocStride * 4
+                } else if src.type == .analog {
                     bytes += rows * ocStride * 4
                 } else {
                     bytes += rows * ocStride + (src.maxCount <= 255 ? n.kernel.h * n.kernel.w * ((inShape.channels + 3) / 4 * 4) * ocStride : 0)
@@ -308,7 +333,7 @@ final class NetworkPlan: @unchecked Sendable {
     /// Bound on |I| of output channel o of weighted node w in unit u.
     private func termBound(_ w: NodeDescription, src: Value, l1: Int, o: Int, u: Double) -> Double {
         let b = abs(Double(w.biases[o])) * u
-        if src.type == .analog {
+        if !src.isInteger {
             return Self.analogRange * src.gain * Double(l1) * Double(w.scales[o]) * u + b
         }
         return Double(src.maxCount * l1) * Double(w.scales[o]) * src.inMult * u + b + 1
@@ -399,14 +424,14 @@ final class NetworkPlan: @unchecked Sendable {
     /// (fused into this operation when it reads it directly).
     private func weighted(_ d: NodeDescription, inShape: Shape3, memory: Shape3, input: Value, neuron: NodeDescription?,
                           unit: Unit?, facts: (l1: [Int], scales: [Float]), label: String) throws -> rsck_layer {
-        let analog = input.type == .analog, inMult = input.inMult, maxCount = input.maxCount
+        let analog = !input.isInteger, quantized = input.quantized, inMult = input.inMult, maxCount = input.maxCount
         var L = geometry(d, input: inShape)
         L.kind = d.kind == .conv2d ? Int32(RSCK_CONV) : Int32(RSCK_LINEAR)
-        L.input_kind = analog ? Int32(RSCK_ANALOG) : Int32(RSCK_COUNT)
+        L.input_kind = kernelKind(input)
         L.out_kind = Int32(RSCK_COUNT)
         L.in_mult = Float(inMult)
-        L.binary_input = maxCount == 1 ? 1 : 0
-        if !analog { try eventGeometry(&L) }
+        L.binary_input = maxCount == 1 && !quantized ? 1 : 0
+        if !analog && !quantized { try eventGeometry(&L) }
 
         // A vector input that is a flattened map lives in memory in HWC order; PyTorch's flatten,
         // which the weights follow, is CHW. logicalChannel[m] maps memory position m back.
@@ -426,7 +451,10 @@ final class NetworkPlan: @unchecked Sendable {
         let wf = analog ? try allocate(zeroed: Float.self, count: count) : nil
         // Counts that fit a byte also get the VNNI layout (rsc_kernel.h: w4) for dense steps.
         let inC4 = (inC + 3) / 4 * 4
-        let w4 = !analog && maxCount <= 255 ? try allocate(zeroed: Int8.self, count: kh * kw * inC4 * ocStride) : nil
+        let w4 = !analog && !quantized && maxCount <= 255 ? try allocate(zeroed: Int8.self, count: kh * kw * inC4 * ocStride) : nil
+        // The quantized input's pairs for vpdpwssd (rsc_kernel.h: w2).
+        let pairs = (kw * inC + 1) / 2
+        let w2 = quantized ? try allocate(zeroed: Int16.self, count: kh * pairs * ocStride * 2) : nil
         for o in 0..<outC {
             for ky in 0..<kh {
                 for kx in 0..<kw {
@@ -435,6 +463,8 @@ final class NetworkPlan: @unchecked Sendable {
                         let at = ((ky * kw + kx) * inC + m) * ocStride + o
                         if let wf { wf[at] = Float(w) } else { w8![at] = w }
                         w4?[(((ky * kw + kx) * (inC4 / 4) + m / 4) * ocStride + o) * 4 + m % 4] = w
+                        let e = kx * inC + m  // position in the kernel row's span of kw * inC values
+                        w2?[((ky * pairs + e / 2) * ocStride + o) * 2 + e % 2] = Int16(w)
                     }
                 }
             }
@@ -446,6 +476,7 @@ final class NetworkPlan: @unchecked Sendable {
         }
         if let wf { L.wf = UnsafePointer(wf) } else { L.w8 = UnsafePointer(w8) }
         if let w4 { L.w4 = UnsafePointer(w4) }
+        if let w2 { L.w2 = UnsafePointer(w2) }
         L.scale = UnsafePointer(try allocate(d.scales))
         L.bias = UnsafePointer(try allocate(d.biases))
         guard let unit else { return L }  // the logits
@@ -462,6 +493,12 @@ final class NetworkPlan: @unchecked Sendable {
             // The multipliers scale_c * inMult * u carry 30 significant bits (cur_shift extra ones):
             // rounding them to integers in membrane units alone would cost ~1e-3 relative error.
             let mults = d.scales.map { Double($0) * inMult * u }
+            if integer {
+                // Arithmetic 1: the multipliers and biases in binary32 (docs/format.md, step 5).
+                L.cur_multf = UnsafePointer(try allocate(mults.map { Float($0) }))
+                L.cur_biasf = UnsafePointer(try allocate(d.biases.map { Float(Double($0) * u) }))
+                return L
+            }
             let shift = max(0, min(40, 29 - Int(log2(mults.max()!).rounded(.up))))
             L.cur_shift = Int32(shift)
             L.cur_mult = UnsafePointer(try allocate(mults.map { Int32(($0 * Double(1 << shift)).rounded()) }))
