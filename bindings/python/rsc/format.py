@@ -38,6 +38,7 @@ __all__ = [
     "LAYER_SIZE",
     "ALIGN",
     "CODINGS",
+    "ARITHMETICS",
     "KINDS",
     "NEURONS",
     "RESETS",
@@ -72,10 +73,14 @@ CODINGS = {"direct": 0, "gaussian": 1, "gaussian-shared": 2, "poisson": 3}
 KINDS = {"conv2d": 1, "linear": 2, "avgpool2d": 3, "sumpool2d": 4, "flatten": 5}
 NEURONS = {None: 0, "lif": 1, "if": 2}
 RESETS = {"hard": 0, "soft": 1}
+# What defines the classifier (docs/format.md, "Arithmetic"): the float network the runtime
+# approximates, or the integer pipeline on the int16 input grid 2^-input_shift.
+ARITHMETICS = {"float": 0, "integer": 1}
 _CODING_NAMES = {v: k for k, v in CODINGS.items()}
 _KIND_NAMES = {v: k for k, v in KINDS.items()}
 _NEURON_NAMES = {v: k for k, v in NEURONS.items()}
 _RESET_NAMES = {v: k for k, v in RESETS.items()}
+_ARITHMETIC_NAMES = {v: k for k, v in ARITHMETICS.items()}
 
 WEIGHTED = ("conv2d", "linear")
 POOLS = ("avgpool2d", "sumpool2d")
@@ -93,10 +98,13 @@ MAX_TOTAL_ELEMENTS = 1 << 26  # all layers' outputs together
 MAX_SIGMA = 1e4
 MAX_WEIGHT_BYTES = 1 << 28
 MAX_STRING = 4096
+MAX_INPUT_SHIFT = 24  # integer arithmetic: the grid step 2^-e, e in 0..24
+MAX_INPUT_LIMIT = 32767  # and its clamp Q, 1..32767 (int16)
 
 # Header: magic, version, checksum, file_size, header_size, layer_size, num_layers, coding,
-# C, H, W, num_classes, time_steps, sigma, strings_offset, strings_size, reserved[48].
-_HEADER = struct.Struct("<8sIIQIIIIIIIIIfQQ48s")
+# C, H, W, num_classes, time_steps, sigma, strings_offset, strings_size, arithmetic,
+# input_shift, input_limit, reserved[36].
+_HEADER = struct.Struct("<8sIIQIIIIIIIIIfQQIII36s")
 # Layer: kind, neuron, reset, in C/H/W, out C/H/W, kernel h/w, stride h/w, pad h/w,
 # tau, v_threshold, v_reset, weight_offset, weight_size, scale_offset, bias_offset, reserved[24].
 _LAYER = struct.Struct("<IIIIIIIIIIIIIIIfffQQQQ24s")
@@ -223,7 +231,9 @@ def _records_equal(a, b, fields: tuple[str, ...]) -> bool:
 @dataclass(eq=False)
 class Model:
     """A whole network: header fields plus layers. `class_names` defaults to '0' .. 'K-1';
-    `sigma` is rounded to float32 (what the file stores)."""
+    `sigma` is rounded to float32 (what the file stores). `arithmetic="integer"` (with
+    `input_shift` e and `input_limit` Q) makes the integer pipeline of docs/format.md the
+    classifier (`rsc.fixedpoint`, `rsc.reference`)."""
 
     input_shape: tuple[int, int, int]
     num_classes: int
@@ -235,11 +245,18 @@ class Model:
     class_names: list[str] | None = None
     # Version 2: a graph of nodes (rsc.format.Graph builds one); layers is then None.
     nodes: list | None = None
+    # 'float' | 'integer' (docs/format.md, "Arithmetic"); integer: grid step 2^-input_shift,
+    # clamp +-input_limit (both 0 for float).
+    arithmetic: str = "float"
+    input_shift: int = 0
+    input_limit: int = 0
 
     def __post_init__(self) -> None:
         self.input_shape = _shape3(self.input_shape, "input_shape")
         self.num_classes = _integer(self.num_classes, "num_classes")
         self.time_steps = _integer(self.time_steps, "time_steps")
+        self.input_shift = _integer(self.input_shift, "input_shift")
+        self.input_limit = _integer(self.input_limit, "input_limit")
         self.sigma = _f32(self.sigma)
         if (self.layers is None) == (self.nodes is None):
             raise FormatError("a model has either layers (version 1) or nodes (version 2)")
@@ -269,6 +286,9 @@ class Model:
                 and self.time_steps == other.time_steps
                 and self.coding == other.coding
                 and self.sigma == other.sigma
+                and self.arithmetic == other.arithmetic
+                and self.input_shift == other.input_shift
+                and self.input_limit == other.input_limit
                 and self.name == other.name
                 and self.class_names == other.class_names
                 and self.version == other.version
@@ -407,14 +427,16 @@ def flatten(in_shape) -> Layer:
 
 def build_model(input_shape, layers_spec: Sequence, *, time_steps: int, coding: str,
                 sigma: float, num_classes: int | None = None, name: str = "",
-                class_names: list[str] | None = None) -> Model:
+                class_names: list[str] | None = None, arithmetic: str = "float",
+                input_shift: int = 0, input_limit: int = 0) -> Model:
     """Chain layers, inferring each layer's input shape from the previous output.
 
     Each spec item is either a ready `Layer` (its in_shape must fit) or a tuple
     `(fn, *args)` or `(fn, *args, kwargs_dict)` where fn is one of conv2d, linear, avgpool2d,
     sumpool2d, flatten (or their names), called as fn(in_shape, *args, **kwargs), e.g.
     `("conv2d", w, b, {"padding": 1, "neuron": "lif"})`, `("avgpool2d", 2)`, `("flatten",)`.
-    `num_classes` defaults to the size of the last weighted layer's output. Validates."""
+    `num_classes` defaults to the size of the last weighted layer's output; arithmetic,
+    input_shift and input_limit as in `Model`. Validates."""
     fns = {"conv2d": conv2d, "linear": linear, "avgpool2d": avgpool2d,
            "sumpool2d": sumpool2d, "flatten": flatten}
     shape = _shape3(input_shape, "input_shape")
@@ -436,7 +458,8 @@ def build_model(input_shape, layers_spec: Sequence, *, time_steps: int, coding: 
         num_classes = int(np.prod(last[-1].out_shape))
     model = Model(input_shape=_shape3(input_shape, "input_shape"), num_classes=num_classes,
                   time_steps=time_steps, coding=coding, sigma=sigma, layers=layers, name=name,
-                  class_names=class_names)
+                  class_names=class_names, arithmetic=arithmetic, input_shift=input_shift,
+                  input_limit=input_limit)
     validate(model)
     return model
 
@@ -461,6 +484,22 @@ def _check_string(s: str, what: str) -> bytes:
     if len(b) > MAX_STRING:
         raise FormatError(f"{what} is {len(b)} bytes of UTF-8, more than {MAX_STRING}")
     return b
+
+
+def _check_arithmetic(arithmetic: str, shift: int, limit: int) -> None:
+    if arithmetic not in ARITHMETICS:
+        raise FormatError(f"arithmetic must be one of {sorted(ARITHMETICS)}, got {arithmetic!r}")
+    if arithmetic == "float":
+        if shift != 0 or limit != 0:
+            raise FormatError(f"input_shift and input_limit must be 0 for arithmetic 'float' "
+                              f"(they define the integer input grid), got {shift} and {limit}")
+        return
+    if not 0 <= shift <= MAX_INPUT_SHIFT:
+        raise FormatError(f"input_shift must be 0..{MAX_INPUT_SHIFT} for arithmetic 'integer' "
+                          f"(grid step 2^-input_shift), got {shift}")
+    if not 1 <= limit <= MAX_INPUT_LIMIT:
+        raise FormatError(f"input_limit must be 1..{MAX_INPUT_LIMIT} for arithmetic 'integer' "
+                          f"(the int16 grid's clamp), got {limit}")
 
 
 def validate(model: Model) -> None:
@@ -493,6 +532,7 @@ def validate(model: Model) -> None:
             raise FormatError(f"sigma is {sigma}, more than {MAX_SIGMA:g}")
     elif sigma != 0:
         raise FormatError(f"sigma must be 0 for coding {model.coding!r}, got {sigma}")
+    _check_arithmetic(model.arithmetic, model.input_shift, model.input_limit)
     _check_string(model.name, "name")
     names = model.class_names
     if names is None or len(names) != model.num_classes:
@@ -706,7 +746,8 @@ def _assemble(model: Model, version: int, records: list, pack) -> bytes:
     c, h, w = model.input_shape
     _HEADER.pack_into(buf, 0, MAGIC, version, 0, file_size, HEADER_SIZE, LAYER_SIZE, n,
                       CODINGS[model.coding], c, h, w, model.num_classes, model.time_steps,
-                      model.sigma, strings_offset, len(strings), bytes(48))
+                      model.sigma, strings_offset, len(strings), ARITHMETICS[model.arithmetic],
+                      model.input_shift, model.input_limit, bytes(36))
     for i, (r, t) in enumerate(zip(records, offsets)):
         pack(buf, HEADER_SIZE + LAYER_SIZE * i, r, t)
     buf[strings_offset:strings_offset + len(strings)] = strings
@@ -742,7 +783,8 @@ def from_bytes(data: bytes) -> Model:
     if size < HEADER_SIZE:
         raise FormatError(f"truncated file: {size} bytes, the header alone needs {HEADER_SIZE}")
     (magic, version, crc, file_size, header_size, layer_size, n, coding, c, h, w, k, t, sigma,
-     strings_offset, strings_size, reserved) = _HEADER.unpack_from(data, 0)
+     strings_offset, strings_size, arithmetic, input_shift, input_limit,
+     reserved) = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise FormatError(f"bad magic {magic!r}, expected {MAGIC!r} (not an .rscm file)")
     if version not in (VERSION, VERSION_GRAPH):
@@ -761,7 +803,11 @@ def from_bytes(data: bytes) -> Model:
     if layer_size != LAYER_SIZE:
         raise FormatError(f"layer_size must be {LAYER_SIZE}, got {layer_size}")
     if any(reserved):
-        raise FormatError("header reserved bytes (80..127) must be zero")
+        raise FormatError("header reserved bytes (92..127) must be zero")
+    if arithmetic not in _ARITHMETIC_NAMES:
+        raise FormatError(f"arithmetic must be 0 (float) or 1 (integer), got {arithmetic}")
+    arithmetic_name = _ARITHMETIC_NAMES[arithmetic]
+    _check_arithmetic(arithmetic_name, input_shift, input_limit)
     max_records = MAX_LAYERS if version == VERSION else MAX_NODES
     if not 1 <= n <= max_records:
         raise FormatError(f"num_{'layers' if version == VERSION else 'nodes'} must be "
@@ -822,7 +868,8 @@ def from_bytes(data: bytes) -> Model:
         nodes = graph.read_nodes(data, n, strings_end, file_size)
         model = Model(input_shape=(c, h, w), num_classes=k, time_steps=t, coding=coding_name,
                       sigma=sigma, layers=None, nodes=nodes, name=strings[0],
-                      class_names=strings[1:])
+                      class_names=strings[1:], arithmetic=arithmetic_name,
+                      input_shift=input_shift, input_limit=input_limit)
         validate(model)
         _check_layout(model, data)
         return model
@@ -887,7 +934,8 @@ def from_bytes(data: bytes) -> Model:
             raise FormatError(f"{where}: {e}") from None
 
     model = Model(input_shape=(c, h, w), num_classes=k, time_steps=t, coding=coding_name,
-                  sigma=sigma, layers=layers, name=strings[0], class_names=strings[1:])
+                  sigma=sigma, layers=layers, name=strings[0], class_names=strings[1:],
+                  arithmetic=arithmetic_name, input_shift=input_shift, input_limit=input_limit)
     validate(model)
     _check_layout(model, data)
     return model

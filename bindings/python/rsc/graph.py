@@ -457,15 +457,18 @@ class Graph:
                               v_threshold=v_threshold, v_reset=v_reset))
 
     def build(self, *, time_steps: int, coding: str, sigma: float, num_classes: int | None = None,
-              name: str = "", class_names: list[str] | None = None) -> rf.Model:
-        """The model (version 2), validated; num_classes defaults to the last node's size."""
+              name: str = "", class_names: list[str] | None = None, arithmetic: str = "float",
+              input_shift: int = 0, input_limit: int = 0) -> rf.Model:
+        """The model (version 2), validated; num_classes defaults to the last node's size;
+        arithmetic, input_shift and input_limit as in `rsc.format.Model`."""
         if not self.nodes:
             raise FormatError("the graph has no nodes")
         if num_classes is None:
             num_classes = int(np.prod(self.nodes[-1].out_shape))
         model = rf.Model(input_shape=self.input_shape, num_classes=num_classes,
                          time_steps=time_steps, coding=coding, sigma=sigma, layers=None,
-                         nodes=list(self.nodes), name=name, class_names=class_names)
+                         nodes=list(self.nodes), name=name, class_names=class_names,
+                         arithmetic=arithmetic, input_shift=input_shift, input_limit=input_limit)
         rf.validate(model)
         return model
 
@@ -496,6 +499,8 @@ def to_graph(model: rf.Model) -> rf.Model:
             src = len(nodes)
     out = rf.Model(input_shape=model.input_shape, num_classes=model.num_classes,
                    time_steps=model.time_steps, coding=model.coding, sigma=model.sigma,
-                   layers=None, nodes=nodes, name=model.name, class_names=model.class_names)
+                   layers=None, nodes=nodes, name=model.name, class_names=model.class_names,
+                   arithmetic=model.arithmetic, input_shift=model.input_shift,
+                   input_limit=model.input_limit)
     rf.validate(out)
     return out

@@ -34,6 +34,13 @@ pass (`Int8PerChannel`, the rounding of `rsc.format.quantize_per_channel`, with 
 gradient): fine-tuning a folded net that way (quantization-aware training) gives a float module
 whose forward is exactly what the `.rscm` file computes.
 
+`input_grid=e` (both nets; `rsc.train --input-grid E`) puts the coded input on the grid of an
+`integer` model (docs/format.md, "Arithmetic"): `InputGrid` rounds u to `clamp(rint(u 2^e), -Q,
+Q) 2^-e` in the forward pass with a straight-through gradient, and the export writes
+`arithmetic="integer"` with that e and Q, so the net trains on the inputs the integer classifier
+sees (its membranes stay float: the twin, not the bit-exact pipeline, which `rsc.reference`
+computes).
+
 `RSCResNet` is a residual spiking network (SpikingJelly's `sew_resnet` or `spiking_resnet` block
 semantics; see its docstring) that exports to a format version 2 graph (`RSCResNet.to_model`,
 `rsc.graph.Graph`). `build_net(config)` makes either class from a checkpoint's config (an `arch`
@@ -48,9 +55,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ATanSpike", "spike", "LIF", "IF", "SpikingNeuron", "RSCCoding", "RSCNet",
+__all__ = ["ATanSpike", "spike", "LIF", "IF", "SpikingNeuron", "RSCCoding", "InputGrid", "RSCNet",
            "RSCResNet", "ConvBN", "ResidualBlock", "multistep", "SumPool2d", "Int8PerChannel",
-           "fold_batch_norm", "quantize_weights", "build_net", "compile_neurons"]
+           "fold_batch_norm", "quantize_weights", "build_net", "compile_neurons",
+           "arithmetic_fields"]
 
 
 class ATanSpike(torch.autograd.Function):
@@ -268,6 +276,60 @@ class RSCCoding(nn.Module):
         return f"time_steps={self.time_steps}, coding={self.coding!r}, sigma={self.sigma}"
 
 
+class _GridRound(torch.autograd.Function):
+    """`clamp(rint(u 2^e), -Q, Q) 2^-e` forward (rint half to even; the scalings by powers of
+    two are exact); backward straight through where the clamp did not act, zero where it did."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, shift: int, limit: int) -> torch.Tensor:  # type: ignore[override]
+        q = torch.round(u * float(2 ** shift))
+        ctx.save_for_backward((q >= -limit) & (q <= limit))
+        return torch.clamp(q, -limit, limit) * float(2.0 ** -shift)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad * inside.to(grad.dtype), None, None
+
+
+class InputGrid(nn.Module):
+    """The input grid of an `integer` model (docs/format.md, "Arithmetic", step 1) on the coded
+    input u (after the noise): `clamp(rint(u 2^shift), -limit, limit) 2^-shift`, the values
+    `rsc.fixedpoint.quantize_input` gives times 2^-shift; straight-through gradient. No
+    parameters or buffers: a checkpoint without the grid loads into a net with it."""
+
+    def __init__(self, shift: int, limit: int = 32767):
+        super().__init__()
+        from .format import MAX_INPUT_LIMIT, MAX_INPUT_SHIFT
+        if not (isinstance(shift, int) and 0 <= shift <= MAX_INPUT_SHIFT):
+            raise ValueError(f"input grid shift must be an int 0..{MAX_INPUT_SHIFT}, got {shift!r}")
+        if not (isinstance(limit, int) and 1 <= limit <= MAX_INPUT_LIMIT):
+            raise ValueError(f"input grid limit must be an int 1..{MAX_INPUT_LIMIT}, got {limit!r}")
+        self.shift, self.limit = shift, limit
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return _GridRound.apply(u, self.shift, self.limit)
+
+    def extra_repr(self) -> str:
+        return f"shift={self.shift}, limit={self.limit}"
+
+
+def _grid_config(input_grid: int | None, input_limit: int) -> dict:
+    """The config entries of the input grid: none without it, so that configs (and the
+    checkpoints and resume states holding them) of nets without a grid stay as they were."""
+    return {} if input_grid is None else dict(input_grid=int(input_grid),
+                                              input_limit=int(input_limit))
+
+
+def arithmetic_fields(net: nn.Module) -> dict:
+    """The `rsc.format.Model` fields arithmetic, input_shift and input_limit of a net's export:
+    integer on its input grid, else float."""
+    grid = getattr(net, "input_grid", None)
+    if grid is None:
+        return dict(arithmetic="float", input_shift=0, input_limit=0)
+    return dict(arithmetic="integer", input_shift=grid.shift, input_limit=grid.limit)
+
+
 class RSCNet(nn.Module):
     """The shipped RSC-SNN (see the module docstring). `body` is an nn.Sequential of stateless
     layers and neurons applied in multi-step mode; `coding` makes the T noisy inputs.
@@ -277,21 +339,26 @@ class RSCNet(nn.Module):
 
     `neuron="relu"` (with `coding="direct"`, `time_steps=1`) gives the ANN of the same
     architecture, the baseline of `rsc.eval` (`rsc.train --ann`): ReLU is stateless, so it runs
-    like the other stateless layers; such a net has no `.rscm` form (rsc runs SNNs)."""
+    like the other stateless layers; such a net has no `.rscm` form (rsc runs SNNs).
+
+    `input_grid=e` rounds the per-step inputs to the grid of an integer model (`InputGrid`,
+    clamp `input_limit`) before the first layer; the export is then an `integer` model."""
 
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (16, 32),
                  hidden: int = 128, num_classes: int = 10, time_steps: int = 4,
                  coding: str = "gaussian", sigma: float = 0.25, tau: float = 2.0,
                  v_threshold: float = 1.0, v_reset: float = 0.0, reset: str = "hard",
                  neuron: str = "lif", batch_norm: bool = True, pool: str = "avg",
-                 class_names: Sequence[str] | None = None, name: str = ""):
+                 class_names: Sequence[str] | None = None, name: str = "",
+                 input_grid: int | None = None, input_limit: int = 32767):
         super().__init__()
         self.config = dict(input_shape=tuple(input_shape), channels=tuple(channels), hidden=hidden,
                            num_classes=num_classes, time_steps=time_steps, coding=coding,
                            sigma=sigma, tau=tau, v_threshold=v_threshold, v_reset=v_reset,
                            reset=reset, neuron=neuron, batch_norm=batch_norm, pool=pool,
                            class_names=list(class_names) if class_names is not None else None,
-                           name=name)
+                           name=name, **_grid_config(input_grid, input_limit))
+        self.input_grid = InputGrid(input_grid, input_limit) if input_grid is not None else None
         c0, h, w = (int(v) for v in input_shape)
         c1, c2 = (int(v) for v in channels)
         self.input_shape = (c0, h, w)
@@ -330,9 +397,13 @@ class RSCNet(nn.Module):
     def time_steps(self) -> int:
         return self.coding.time_steps
 
+    def _on_grid(self, u: torch.Tensor) -> torch.Tensor:
+        return self.input_grid(u) if self.input_grid is not None else u
+
     def forward_steps(self, u: torch.Tensor) -> torch.Tensor:
-        """Logits (B, K) from per-step inputs u (T, B, C, H, W)."""
-        a = u
+        """Logits (B, K) from per-step inputs u (T, B, C, H, W) (rounded to the input grid, if
+        any)."""
+        a = self._on_grid(u)
         for m in self.body:
             a = m(a) if isinstance(m, SpikingNeuron) else multistep(m, a)
         return a.mean(dim=0)
@@ -343,7 +414,7 @@ class RSCNet(nn.Module):
     def firing_rates(self, x: torch.Tensor) -> list[float]:
         """Fraction of (neuron, step, image) slots with a spike, per neuron layer."""
         rates = []
-        a = self.coding(x)
+        a = self._on_grid(self.coding(x))
         with torch.no_grad():
             for m in self.body:
                 a = m(a) if isinstance(m, SpikingNeuron) else multistep(m, a)
@@ -530,8 +601,8 @@ class RSCResNet(nn.Module):
     ("max") or none ("none"): an average pool would give counts worth 1/4 each, which must not
     be added to spike maps.
 
-    Same coding, neurons, forward(x)/forward_steps(u)/firing_rates(x) and `config` conventions
-    as RSCNet (`config["arch"]` names the architecture)."""
+    Same coding, neurons, input grid, forward(x)/forward_steps(u)/firing_rates(x) and `config`
+    conventions as RSCNet (`config["arch"]` names the architecture)."""
 
     def __init__(self, input_shape: Sequence[int] = (1, 28, 28), stem: int = 16,
                  widths: Sequence[int] = (16, 16, 32, 32), num_classes: int = 10,
@@ -541,7 +612,8 @@ class RSCResNet(nn.Module):
                  connect: str = "ADD", stem_pool: str = "max", head: str = "gap",
                  hidden: int = 0, batch_norm: bool = True,
                  class_names: Sequence[str] | None = None, name: str = "",
-                 arch: str | None = None):
+                 arch: str | None = None, input_grid: int | None = None,
+                 input_limit: int = 32767):
         super().__init__()
         arch = arch or ("sew-resnet" if style == "sew" else "spiking-resnet")
         self.config = dict(arch=arch, input_shape=tuple(input_shape), stem=int(stem),
@@ -551,7 +623,8 @@ class RSCResNet(nn.Module):
                            style=style, connect=connect, stem_pool=stem_pool, head=head,
                            hidden=int(hidden), batch_norm=batch_norm,
                            class_names=list(class_names) if class_names is not None else None,
-                           name=name)
+                           name=name, **_grid_config(input_grid, input_limit))
+        self.input_grid = InputGrid(input_grid, input_limit) if input_grid is not None else None
         if neuron not in ("lif", "if"):
             raise ValueError(f"neuron must be 'lif' or 'if', got {neuron!r}")
         if stem_pool not in ("max", "none"):
@@ -606,6 +679,8 @@ class RSCResNet(nn.Module):
             if rates is not None:
                 rates.append(float(a.detach().mean()))
             return a
+        if self.input_grid is not None:
+            u = self.input_grid(u)
         a = note(self.stem_sn(self.stem(u)))
         if self.pool is not None:
             a = multistep(self.pool, a)
@@ -723,7 +798,7 @@ class RSCResNet(nn.Module):
         g.linear(x, w, self.fc.bias.detach().double().cpu().numpy())
         model = g.build(time_steps=self.time_steps, coding=self.coding.coding,
                         sigma=self.coding.sigma, num_classes=self.num_classes,
-                        name=self.name, class_names=self.class_names)
+                        name=self.name, class_names=self.class_names, **arithmetic_fields(self))
         return (model, floats) if with_floats else model
 
 

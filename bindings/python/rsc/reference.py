@@ -1,7 +1,9 @@
-"""Float64 reference forward pass of an RSC spiking network, and numpy input coding.
+"""Reference forward pass of an RSC spiking network (float64, or the integer pipeline of an
+`integer` model), and numpy input coding.
 
-This is the independent reference the int8 Swift/C runtime is tested against. It follows the
-section "Meaning: one forward pass" of `docs/format.md` literally:
+This is the independent reference the int8 Swift/C runtime is tested against. For a `float`
+model (arithmetic 0) it follows the section "Meaning: one forward pass" of `docs/format.md`
+literally:
 
 * weights are dequantized as `w * scale[o]` in float64; biases and neuron parameters are the
   float32 values the file stores, widened to float64;
@@ -21,6 +23,15 @@ reading the current step's outputs of earlier nodes: maxpool2d takes the max ove
 `a * (1 - b)`; lif with decay_input False is `h = v - (v - v_reset) / tau + I`. The logits are
 the mean over T of the last node's output.
 
+For an `integer` model (arithmetic 1, docs/format.md "Arithmetic") the classifier is the integer
+pipeline, computed here exactly with numpy int64 (v1 models as their `rsc.graph.to_graph` form):
+the inputs rounded to float32 and then to the grid, `q = clamp(rint(u * 2^e), -Q, Q)`; exact
+accumulators `acc = sum w * a` (pools give window sums); currents
+`I = floor((acc * M_o + h) / 2^shift) + B_o` and `add`s with `round(m * u)` per count; membranes
+in the neuron's unit with the Q30 leak `floor((d * k + 2^29) / 2^30)`; the constants are
+`rsc.fixedpoint`'s. The logits are `acc * (f64(f32(m)) * scale) + bias` per step, summed over
+the T steps in order and divided by T, in float64. The runtime computes the same bits.
+
 `encode` draws the per-step inputs u_t with numpy's generator. It is NOT rsc's Philox stream:
 tests that compare against the runtime feed the same u to both.
 """
@@ -29,7 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fixedpoint
 from . import format as rf
+from .graph import to_graph
 
 __all__ = ["forward", "forward_batch", "encode", "encode_batch", "predict", "predict_batch",
            "firing_rates", "threshold_margins", "conv2d_ref", "pool2d_ref"]
@@ -49,9 +62,10 @@ def _patches(a: np.ndarray, kernel, stride, padding) -> np.ndarray:
     b, c, h, w = a.shape
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1
-    ap = np.zeros((b, c, h + 2 * ph, w + 2 * pw), dtype=np.float64)
+    dtype = np.int64 if np.issubdtype(a.dtype, np.integer) else np.float64  # integer maps stay exact
+    ap = np.zeros((b, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
     ap[:, :, ph:ph + h, pw:pw + w] = a
-    p = np.empty((b, c, kh, kw, oh, ow), dtype=np.float64)
+    p = np.empty((b, c, kh, kw, oh, ow), dtype=dtype)
     for i in range(kh):
         for j in range(kw):
             # Rows i, i + sh, ..., i + sh * (oh - 1); columns likewise.
@@ -156,14 +170,16 @@ def _run(layers: list[rf.Layer], u: np.ndarray, spike_counts: list | None = None
 
 
 def _maxpool(a: np.ndarray, kernel, stride, padding) -> np.ndarray:
-    """Max over each window; padded positions hold -inf, as PyTorch's max_pool2d."""
+    """Max over each window; padded positions hold -inf (the lowest int64 for integer maps),
+    as PyTorch's max_pool2d."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     b, c, h, w = a.shape
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1
-    ap = np.full((b, c, h + 2 * ph, w + 2 * pw), -np.inf)
+    low = np.iinfo(np.int64).min if np.issubdtype(a.dtype, np.integer) else -np.inf
+    ap = np.full((b, c, h + 2 * ph, w + 2 * pw), low)
     ap[:, :, ph:ph + h, pw:pw + w] = a
-    out = np.full((b, c, oh, ow), -np.inf)
+    out = np.full((b, c, oh, ow), low)
     for i in range(kh):
         for j in range(kw):
             out = np.maximum(out, ap[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
@@ -238,8 +254,138 @@ def _run_graph(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
     return total / t_steps
 
 
-def _as_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
-    u = np.asarray(inputs, dtype=np.float64)
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def _int32(x: np.ndarray, what: str, label: str) -> np.ndarray:
+    """x, checked to lie in int32 as the kernel holds it: the plan's bounds guarantee that, so a
+    value outside means rsc.fixedpoint is wrong, not that the runtime would wrap."""
+    if x.size and (x.min() < _INT32[0] or x.max() > _INT32[1]):
+        raise RuntimeError(f"{label}: {what} leaves int32 ({x.min()}..{x.max()}): the "
+                           f"fixed-point bounds of rsc.fixedpoint do not hold")
+    return x
+
+
+def _int_neuron(node, c: dict, v: np.ndarray, i: np.ndarray, label: str):
+    """Step 6: advance the int64 membranes v (in place) by the currents i; (spikes, h)."""
+    vr, vth, k = c["v_reset"], c["v_th"], c["leak"]
+    if node.kind == "lif":
+        d = _int32(i - v + vr if node.decay_input else vr - v, "the leak's operand", label)
+        leak = (d * k + (1 << 29)) >> 30  # floor((d * k + 2^29) / 2^30), arithmetic shift
+        h = v + leak if node.decay_input else v + leak + i
+    else:
+        h = v + i
+    h = _int32(h, "a membrane", label)
+    s = h >= vth
+    v[...] = h - s * vth if node.reset == "soft" else np.where(s, vr, h)
+    return s.astype(np.int64), h
+
+
+def _run_integer(model: rf.Model, u: np.ndarray, spike_counts: list | None = None,
+                 margins: list | None = None) -> np.ndarray:
+    """The integer pipeline of an `integer` model over the float32 inputs u (B, T, C, H, W):
+    mean logits (B, K); spike_counts / margins (in real units, |h - v_th| / u) per node of the
+    graph form, as in _run_graph."""
+    p = fixedpoint.plan(model)
+    g, consts, types = p.model, p.nodes, p.types
+    nodes = g.nodes
+    n = len(nodes)
+    labels = [""] + [f"node {i} ({nd.kind})" for i, nd in enumerate(nodes, start=1)]
+    q = fixedpoint.quantize_input(u, model.input_shift, model.input_limit)
+    bsz, t_steps = q.shape[:2]
+    weights = {i: nd.weight.astype(np.int64).reshape(nd.out_shape[0], -1)
+               for i, nd in enumerate(nodes, start=1) if nd.weighted}
+    per_channel = {}  # int64 constants shaped to broadcast over (B, C, H, W)
+    for i, c in consts.items():
+        for key in ("mult", "bias"):
+            if key in c:
+                per_channel[i, key] = np.asarray(c[key], dtype=np.int64)[:, None, None]
+    v = [np.full((bsz,) + nd.out_shape, consts[i]["v_reset"], dtype=np.int64)
+         if nd.kind in ("lif", "if") else None for i, nd in enumerate(nodes, start=1)]
+    counts = [0.0 if nd.kind in ("lif", "if") else None for nd in nodes]
+    margin = [np.inf if nd.kind in ("lif", "if") else None for nd in nodes]
+    last = consts[n]
+    logit_mult, logit_bias = np.asarray(last["logit_mult"]), np.asarray(last["logit_bias"])
+    total = np.zeros((bsz, model.num_classes))
+    for t in range(t_steps):
+        out: list = [q[:, t]]
+        for i, node in enumerate(nodes, start=1):
+            a = out[node.inputs[0]]
+            if node.weighted:
+                w = weights[i]
+                if node.kind == "conv2d":
+                    cols = _patches(a, node.kernel, node.stride, node.padding)
+                    oh, ow = cols.shape[4:]
+                    acc = np.matmul(w, cols.reshape(bsz, -1, oh * ow)).reshape((bsz,) + node.out_shape)
+                else:
+                    acc = (a.reshape(bsz, -1) @ w.T).reshape(bsz, -1, 1, 1)
+                _int32(acc, "an accumulator", labels[i])
+                if i == n:
+                    # acc * (f64(f32(m)) * scale) + bias per step, summed in step order.
+                    total += acc.reshape(bsz, -1).astype(np.float64) * logit_mult + logit_bias
+                    y = None
+                else:
+                    shift = consts[i]["shift"]
+                    half = 1 << (shift - 1) if shift else 0
+                    y = ((acc * per_channel[i, "mult"] + half) >> shift) + per_channel[i, "bias"]
+                    y = _int32(y, "a current", labels[i])
+            elif node.kind in ("avgpool2d", "sumpool2d"):
+                y = pool2d_ref(a, node.kernel, node.stride, node.padding, average=False)
+            elif node.kind == "global_avgpool":
+                y = a.sum(axis=(2, 3), keepdims=True)  # the sum; its 1/(H*W) is in m
+            elif node.kind == "maxpool2d":
+                y = _maxpool(a, node.kernel, node.stride, node.padding)
+            elif node.kind == "flatten":
+                y = a.reshape(bsz, -1, 1, 1)
+            elif node.kind == "add":
+                b = out[node.inputs[1]]
+                if types[i] == "current":
+                    c = consts[i]
+                    x0 = a if types[node.inputs[0]] == "current" else a * c["add_m0"]
+                    x1 = b if types[node.inputs[1]] == "current" else b * c["add_m1"]
+                    y = _int32(x0 + x1, "a residual current", labels[i])
+                else:
+                    y = a + b
+            elif node.kind == "and":
+                y = a * out[node.inputs[1]]
+            elif node.kind == "iand":
+                y = a * (1 - out[node.inputs[1]])
+            else:
+                c = consts[i]
+                y, h = _int_neuron(node, c, v[i - 1], a, labels[i])
+                counts[i - 1] += float(y.sum())
+                if margins is not None:
+                    gap = float(np.abs(h - c["v_th"]).min()) / c["u"]
+                    margin[i - 1] = min(margin[i - 1], gap)
+            out.append(y)
+    if spike_counts is not None:
+        spike_counts[:] = counts
+    if margins is not None:
+        margins[:] = margin
+    return total / t_steps
+
+
+def _per_layer(model: rf.Model, per_node: list) -> list:
+    """Per v1 layer, the value of its neuron node in the to_graph form (None without neuron):
+    each layer up to the last weighted one became a node, followed by its neuron's node."""
+    out: list = []
+    k = 0
+    last = max(i for i, l in enumerate(model.layers) if l.weighted)
+    for i, layer in enumerate(model.layers):
+        if i > last:
+            out.append(None)
+            continue
+        k += 1
+        if layer.neuron is None:
+            out.append(None)
+        else:
+            out.append(per_node[k])
+            k += 1
+    return out
+
+
+def _as_batch(model: rf.Model, inputs: np.ndarray, dtype=np.float64) -> np.ndarray:
+    u = np.asarray(inputs, dtype=dtype)
     c, h, w = model.input_shape
     if u.ndim == 3 and u.shape[2] == c * h * w:
         u = u.reshape(u.shape[0], u.shape[1], c, h, w)
@@ -262,8 +408,11 @@ def _logit_layers(model: rf.Model) -> list[rf.Layer]:
 # ---------------------------------------------------------------------------------------------
 
 def forward_batch(model: rf.Model, inputs: np.ndarray) -> np.ndarray:
-    """Logits (B, K) float64 of B independent passes; inputs (B, T, C, H, W) or (B, T, d)."""
+    """Logits (B, K) float64 of B independent passes; inputs (B, T, C, H, W) or (B, T, d)
+    (rounded to float32 for an integer model, as the runtime receives them)."""
     rf.validate(model)
+    if model.arithmetic == "integer":
+        return _run_integer(model, _as_batch(model, inputs, np.float32))
     if model.nodes is not None:
         return _run_graph(model, _as_batch(model, inputs))
     return _run(_logit_layers(model), _as_batch(model, inputs))
@@ -290,6 +439,15 @@ def firing_rates(model: rf.Model, inputs: np.ndarray) -> list[float | None]:
     without neuron.
     inputs as for forward_batch."""
     rf.validate(model)
+    if model.arithmetic == "integer":
+        u = _as_batch(model, inputs, np.float32)
+        counts: list = []
+        _run_integer(model, u, counts)
+        g = to_graph(model)
+        node_rates = [None if n is None
+                      else n / (u.shape[0] * u.shape[1] * int(np.prod(nd.out_shape)))
+                      for nd, n in zip(g.nodes, counts)]
+        return node_rates if model.nodes is not None else _per_layer(model, node_rates)
     u = _as_batch(model, inputs)
     counts: list = []
     if model.nodes is not None:
@@ -308,8 +466,13 @@ def firing_rates(model: rf.Model, inputs: np.ndarray) -> list[float | None]:
 def threshold_margins(model: rf.Model, inputs: np.ndarray) -> list[float | None]:
     """Per layer, min |h - v_threshold| over all neurons, steps and passes (None without
     neuron): how far the pass is from flipping a spike. A runtime that approximates the
-    membranes (fixed point) must reproduce the spikes exactly only where this is large."""
+    membranes (fixed point) must reproduce the spikes exactly only where this is large. For an
+    integer model: the integer membranes' margin, divided by the unit (real units)."""
     rf.validate(model)
+    if model.arithmetic == "integer":
+        margins = []
+        _run_integer(model, _as_batch(model, inputs, np.float32), margins=margins)
+        return margins if model.nodes is not None else _per_layer(model, margins)
     u = _as_batch(model, inputs)
     margins: list = []
     if model.nodes is not None:

@@ -26,6 +26,14 @@ optimiser, schedule, random streams, history) is saved after every epoch to `--s
 the checkpoint's path + `.state`), and `--resume` continues from it (same command line plus
 `--resume`); the state file is removed when the run finishes.
 
+`--input-grid E` trains (or, with `--init`, fine-tunes) on the input grid of an `integer` model
+(docs/format.md, "Arithmetic": the noisy input rounded to multiples of 2^-E, clamped at +-32767
+of them; `rsc.nn.InputGrid`) and writes an integer model, whose classifier is the integer
+pipeline; the checkpoint's config records the grid, so rebuilding from it writes the same file:
+
+    python3 -m rsc.train --sigma 0.25 --init models/fmnist_sigma025.pt --input-grid 12 \
+        --epochs 0 --qat-steps 300 --out fmnist_sigma025_int.rscm --checkpoint int.pt
+
 `--ann` trains the ANN baseline of the same architecture instead (ReLU in place of LIF, no
 coding noise, one step; `rsc.eval` attacks it next to the SNNs): same data, optimiser, schedule
 and seed; no int8 step and no `.rscm` (rsc runs SNNs), only the `--checkpoint`:
@@ -49,6 +57,7 @@ import numpy as np
 from ._args import require
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+INPUT_LIMIT = 32767  # --input-grid's clamp Q: the whole int16 range
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
 
@@ -119,8 +128,20 @@ def _state_path(args) -> str:
     return base + ".state" if base else ""
 
 
+def _with_grid(config: dict, args) -> dict:
+    """config with the input grid of --input-grid, if given (else as it is: a checkpoint's
+    grid is kept)."""
+    if args.input_grid is None:
+        return config
+    return dict(config, input_grid=args.input_grid, input_limit=INPUT_LIMIT)
+
+
 def _net_config(args) -> dict:
     """The config of the network --arch names (RSCNet's, or RSCResNet's with an `arch` key)."""
+    return _with_grid(_arch_config(args), args)
+
+
+def _arch_config(args) -> dict:
     if args.arch == "conv":
         if args.ann:
             # The same architecture with ReLU and no coding noise: one step of the clean image.
@@ -166,7 +187,7 @@ def train(args) -> dict:
     init_meta = {}
     if args.init:
         ck = torch.load(args.init, map_location="cpu", weights_only=True)
-        config = dict(ck["config"])
+        config = _with_grid(dict(ck["config"]), args)
         init_meta = dict(ck.get("train", {}))
         net = rnn.build_net(config)
         net.load_state_dict(ck["state_dict"])
@@ -461,6 +482,10 @@ def main(argv=None) -> int:
                    help="after training: fold batch norm, then this many int8-aware fine-tuning "
                         "steps (0: none; the .rscm then rounds the float weights)")
     p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--input-grid", type=int, default=None, metavar="E",
+                   help="train on the input grid 2^-E (clamp +-32767 steps) and write an integer "
+                        "model (docs/format.md, Arithmetic); with --init, fine-tunes a checkpoint "
+                        "onto the grid; default: off (a float model, or the --init checkpoint's)")
     p.add_argument("--init", default="",
                    help="start from this checkpoint (rsc.train --checkpoint); with --epochs 0 "
                         "only the int8-aware fine-tuning runs")
@@ -486,14 +511,18 @@ def main(argv=None) -> int:
             p.error("--ann writes no .rscm: drop --out")
         if args.arch != "conv":
             p.error("--ann trains the conv architecture only")
+        if args.input_grid is not None:
+            p.error("--ann writes no .rscm: drop --input-grid")
     elif args.sigma is None or not args.out:
         p.error("--sigma and --out are required (unless --ann)")
-    from .format import MAX_SIGMA, MAX_TIME_STEPS
+    from .format import MAX_INPUT_SHIFT, MAX_SIGMA, MAX_TIME_STEPS
     require(p, [(args.ann or 0 < args.sigma <= MAX_SIGMA,
                  f"--sigma must lie in (0, {MAX_SIGMA:g}], got {args.sigma}"),
                 (1 <= args.time_steps <= MAX_TIME_STEPS,
                  f"--time-steps must be 1..{MAX_TIME_STEPS}, got {args.time_steps}"),
                 (args.tau >= 1, f"--tau must be >= 1 (time steps), got {args.tau}"),
+                (args.input_grid is None or 0 <= args.input_grid <= MAX_INPUT_SHIFT,
+                 f"--input-grid must be 0..{MAX_INPUT_SHIFT}, got {args.input_grid}"),
                 (args.epochs >= 0, f"--epochs must be >= 0, got {args.epochs}"),
                 (args.batch >= 1, f"--batch must be >= 1, got {args.batch}"),
                 (args.qat_steps >= 0, f"--qat-steps must be >= 0, got {args.qat_steps}"),

@@ -208,12 +208,12 @@ def test_layout(conv_bytes):
     data = conv_bytes
     model = rf.from_bytes(data)
     (magic, version, crc, file_size, hs, ls, n, coding, c, h, w, k, t, sigma, so, ss,
-     reserved) = struct.unpack_from("<8sIIQIIIIIIIIIfQQ48s", data, 0)
+     arithmetic, shift, limit, reserved) = struct.unpack_from("<8sIIQIIIIIIIIIfQQIII36s", data, 0)
     assert magic == b"\x89RSCM\r\n\x1a" and version == 1
     assert file_size == len(data) and (hs, ls) == (128, 128)
     assert n == len(model.layers) and coding == 1 and (c, h, w) == model.input_shape
     assert (k, t, sigma) == (model.num_classes, model.time_steps, model.sigma)
-    assert so == 128 + 128 * n and reserved == bytes(48)
+    assert so == 128 + 128 * n and (arithmetic, shift, limit, reserved) == (0, 0, 0, bytes(36))
     zeroed = bytearray(data)
     zeroed[12:16] = bytes(4)
     assert crc == zlib.crc32(zeroed)
@@ -373,7 +373,7 @@ def test_reject_shape_inconsistent_model_written_consistently():
 
 
 def test_reject_nonzero_reserved(conv_bytes):
-    reject(patch_bytes(conv_bytes, 80, b"\x01"), "reserved")
+    reject(patch_bytes(conv_bytes, 92, b"\x01"), "reserved")
     reject(patch_bytes(conv_bytes, 127, b"\x01"), "reserved")
     reject(patch_bytes(conv_bytes, LAYER0 + 128 * 2 + 104, b"\x01"), "layer 2 .*reserved")
     reject(patch_bytes(conv_bytes, LAYER0 + 128 * 2 + 127, b"\xff"), "layer 2 .*reserved")

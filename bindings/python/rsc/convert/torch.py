@@ -80,12 +80,14 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
     """Convert `module` to an `rsc.format.Model`; returns (model, report).
 
     An `rsc.nn.RSCNet` carries its own input shape, T, coding, sigma, class names and name
-    (keyword arguments override them); any other module is taken as a chain of layers and needs
-    input_shape, time_steps and coding (and sigma for gaussian codings)."""
+    (keyword arguments override them) and its input grid (an `integer` model when it has one);
+    any other module is taken as a chain of layers and needs input_shape, time_steps and coding
+    (and sigma for gaussian codings)."""
     import torch.nn as nn
     from .. import nn as rnn
 
     body = module
+    arithmetic = rnn.arithmetic_fields(module)
     if isinstance(module, rnn.RSCNet):
         body = module.body
         input_shape = input_shape or module.input_shape
@@ -217,7 +219,8 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
     k = layers[last].out_shape[0]
     return finish_model(layers, floats, sources, input_shape=input_shape,
                         num_classes=k, time_steps=int(time_steps), coding=coding,
-                        sigma=float(sigma), name=name or "", class_names=class_names)
+                        sigma=float(sigma), name=name or "", class_names=class_names,
+                        **arithmetic)
 
 
 def write(model: rf.Model, path: str | os.PathLike) -> None:
