@@ -14,8 +14,8 @@ float32 fields widened), and Swift's `.rounded()` is round-half-away-from-zero, 
 * neuron (`lif`, `if`): `u`, `F` (its membrane unit u = 2^F / S), `v_th`, `v_reset`, `leak`
   (Q30 1/tau, 0 for `if`);
 * conv2d / linear whose current feeds a neuron (directly or through adds): `u`, `F`, `neuron`
-  (that neuron's index), `shift`, `mult` and `bias` (per channel M_o and B_o:
-  `I_o = floor((acc_o * M_o + h) / 2^shift) + B_o`, h = 2^(shift-1) or 0);
+  (that neuron's index), `mult` and `bias` (per channel, binary32 values as Python floats:
+  `I_o = rint(f32(f32(acc_o) * mult_o) + bias_o)`, every operation in binary32);
 * the last node (the logits): `logit_mult` (`f64(f32(m)) * scale_o`) and `logit_bias`
   (`bias_o` widened): `acc_o * logit_mult_o + logit_bias_o` per step;
 * add into a current: `u`, `F`, `neuron`, `add_m0`, `add_m1` (membrane units per count of a
@@ -38,7 +38,7 @@ from . import format as rf
 from .errors import LimitError, UnsupportedError
 from .graph import NEURONS, node_types, to_graph
 
-__all__ = ["IntMap", "Plan", "plan", "constants", "quantize_input", "round_away", "ceil_log2",
+__all__ = ["IntMap", "Plan", "plan", "constants", "quantize_input", "round_away",
            "FIXED_POINT_BUDGET", "MAX_INPUT_MAP", "MAX_COUNT", "MAX_ACCUMULATOR"]
 
 FIXED_POINT_BUDGET = float(1 << 30)  # membranes and currents stay within +-2^30 (half of int32)
@@ -71,20 +71,6 @@ def round_away(x: float) -> int:
     f = math.floor(a)
     r = f + 1 if a - f >= 0.5 else f  # a - f is exact in binary64
     return -r if x < 0 else r
-
-
-def _round_away(x: np.ndarray) -> np.ndarray:
-    """round_away elementwise, as int64."""
-    a = np.abs(x)
-    f = np.floor(a)
-    return np.copysign(np.where(a - f >= 0.5, f + 1, f), x).astype(np.int64)
-
-
-def ceil_log2(x: float) -> int:
-    """ceil(log2 x) exactly, from the binary exponent (x > 0): a libm log2 can round
-    2^k (1 + 2^-52) down to k."""
-    mantissa, e = math.frexp(x)  # x = mantissa 2^e, 0.5 <= mantissa < 1
-    return e - 1 if mantissa == 0.5 else e
 
 
 def quantize_input(u: np.ndarray, input_shift: int, input_limit: int) -> np.ndarray:
@@ -259,11 +245,10 @@ def plan(model: rf.Model) -> Plan:
             r = reader[i]
             neuron = r if nodes[r - 1].kind in NEURONS else sink[i]
             u, F = units[neuron]
-            mults = scale * src.m * u
-            shift = max(0, min(40, 29 - ceil_log2(float(mults.max()))))
-            consts[i] = dict(u=u, F=F, neuron=neuron, shift=shift,
-                             mult=_round_away(mults * float(1 << shift)).tolist(),
-                             bias=_round_away(node.bias.astype(np.float64) * u).tolist())
+            # Step 5: the multipliers and biases rounded once to binary32.
+            consts[i] = dict(u=u, F=F, neuron=neuron,
+                             mult=(scale * src.m * u).astype(np.float32).astype(np.float64).tolist(),
+                             bias=(node.bias.astype(np.float64) * u).astype(np.float32).astype(np.float64).tolist())
     return Plan(model=g, types=types, maps=maps, nodes=consts)
 
 

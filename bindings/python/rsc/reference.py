@@ -27,7 +27,7 @@ For an `integer` model (arithmetic 1, docs/format.md "Arithmetic") the classifie
 pipeline, computed here exactly with numpy int64 (v1 models as their `rsc.graph.to_graph` form):
 the inputs rounded to float32 and then to the grid, `q = clamp(rint(u * 2^e), -Q, Q)`; exact
 accumulators `acc = sum w * a` (pools give window sums); currents
-`I = floor((acc * M_o + h) / 2^shift) + B_o` and `add`s with `round(m * u)` per count; membranes
+`I = rint(f32(f32(acc) * mult_o) + bias_o)` in binary32 and `add`s with `round(m * u)` per count; membranes
 in the neuron's unit with the Q30 leak `floor((d * k + 2^29) / 2^30)`; the constants are
 `rsc.fixedpoint`'s. The logits are `acc * (f64(f32(m)) * scale) + bias` per step, summed over
 the T steps in order and divided by T, in float64. The runtime computes the same bits.
@@ -299,7 +299,7 @@ def _run_integer(model: rf.Model, u: np.ndarray, spike_counts: list | None = Non
     for i, c in consts.items():
         for key in ("mult", "bias"):
             if key in c:
-                per_channel[i, key] = np.asarray(c[key], dtype=np.int64)[:, None, None]
+                per_channel[i, key] = np.asarray(c[key], dtype=np.float32)[:, None, None]
     v = [np.full((bsz,) + nd.out_shape, consts[i]["v_reset"], dtype=np.int64)
          if nd.kind in ("lif", "if") else None for i, nd in enumerate(nodes, start=1)]
     counts = [0.0 if nd.kind in ("lif", "if") else None for nd in nodes]
@@ -325,9 +325,9 @@ def _run_integer(model: rf.Model, u: np.ndarray, spike_counts: list | None = Non
                     total += acc.reshape(bsz, -1).astype(np.float64) * logit_mult + logit_bias
                     y = None
                 else:
-                    shift = consts[i]["shift"]
-                    half = 1 << (shift - 1) if shift else 0
-                    y = ((acc * per_channel[i, "mult"] + half) >> shift) + per_channel[i, "bias"]
+                    # rint(f32(f32(acc) * mult) + bias), each operation in binary32.
+                    prod = acc.astype(np.float32) * per_channel[i, "mult"]
+                    y = np.rint(prod + per_channel[i, "bias"]).astype(np.int64)
                     y = _int32(y, "a current", labels[i])
             elif node.kind in ("avgpool2d", "sumpool2d"):
                 y = pool2d_ref(a, node.kernel, node.stride, node.padding, average=False)

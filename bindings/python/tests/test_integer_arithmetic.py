@@ -133,14 +133,6 @@ def test_round_away_is_swifts_rounded():
     assert round(2.5) == 2  # why round_away exists
 
 
-def test_ceil_log2_is_exact():
-    assert [fp.ceil_log2(x) for x in (1.0, 1.5, 2.0, 0.75, 0.5, 2.0 ** -40, 3.0)] == \
-        [0, 1, 1, 0, -1, -40, 2]
-    x = 2.0 ** 20 * (1 + 2.0 ** -52)  # just above a power of two
-    assert fp.ceil_log2(x) == 21
-    assert math.ceil(math.log2(x)) == 20  # libm's log2 rounds to 20.0: the doc asks for exact
-
-
 def test_quantize_input_rounds_half_to_even_and_clamps():
     e = 4  # step 1/16
     u = np.array([2.5, 3.5, -2.5, 0.49, 100.0, -100.0, 1.0 / 3.0]) / 16
@@ -180,9 +172,8 @@ def test_one_conv_constants_by_hand():
     # l1 = 10, S = 1/4, LIF with decay_input: steps = 2. At F = 20, u = 2^20 / (1/4) = 2^22;
     # maxI = 100 * 10 * 1/4 * 1/16 * 2^22 + 0.5 * 2^22 + 1 = 67633153, fixedV = 2^22 + 3 + 2;
     # 2 * (maxI + fixedV) = 143654924 <= 2^30, so F = 20.
-    # mult = 1/4 * 1/16 * 2^22 = 2^16: shift = 29 - 16 = 13, M = 2^29; B = 0.5 * 2^22 = 2^21.
-    assert p.nodes[1] == dict(u=2.0 ** 22, F=20, neuron=2, shift=13, mult=[1 << 29],
-                              bias=[1 << 21])
+    # mult = 1/4 * 1/16 * 2^22 = 2^16, bias = 0.5 * 2^22 = 2^21 (both exact in binary32).
+    assert p.nodes[1] == dict(u=2.0 ** 22, F=20, neuron=2, mult=[2.0 ** 16], bias=[2.0 ** 21])
     assert p.nodes[2] == dict(u=2.0 ** 22, F=20, v_th=1 << 22, v_reset=0, leak=1 << 29)
     assert p.nodes[3] == dict(logit_mult=[0.5, 0.5], logit_bias=[0.0, 0.25])
     assert fp.constants(one_conv_model()) == p.nodes
@@ -192,9 +183,8 @@ def test_unit_shrinks_with_a_large_bias():
     # bias 1000: 2 (1016.625 u + 1 + u + 5) <= 2^30 needs u <= 2^19 = 2^(F + 2): F = 17.
     p = fp.plan(one_conv_model(bias=1000.0))
     assert p.nodes[2]["F"] == 17 and p.nodes[2]["u"] == 2.0 ** 19
-    # mult = 2^-6 * 2^19 = 2^13: shift 16, M = 2^29; B = 1000 * 2^19.
-    assert p.nodes[1]["shift"] == 16 and p.nodes[1]["mult"] == [1 << 29]
-    assert p.nodes[1]["bias"] == [1000 << 19]
+    # mult = 2^-6 * 2^19 = 2^13; bias = 1000 * 2^19.
+    assert p.nodes[1]["mult"] == [2.0 ** 13] and p.nodes[1]["bias"] == [1000.0 * 2 ** 19]
 
 
 def test_steps_follow_the_neuron():
@@ -240,8 +230,8 @@ def test_add_of_a_current_and_spikes():
     assert p.nodes[5]["u"] == u and p.nodes[5]["F"] == 20
     assert p.nodes[4] == dict(u=u, F=20, neuron=5, add_m0=0, add_m1=fp.round_away(u))
     assert fp.round_away(u) == 2796203  # 2796202.67
-    # linear 3's current is in neuron 5's unit: mult = 0.375 u = 2^20, shift 9.
-    assert p.nodes[3] == dict(u=u, F=20, neuron=5, shift=9, mult=[1 << 29], bias=[0])
+    # linear 3's current is in neuron 5's unit: mult = 0.375 u = 2^20.
+    assert p.nodes[3] == dict(u=u, F=20, neuron=5, mult=[2.0 ** 20], bias=[0.0])
     # Swapping the add's inputs swaps add_m0 and add_m1.
     model.nodes[3] = rg.Node("add", (2, 3), (1, 1, 1))
     assert fp.plan(model).nodes[4] == dict(u=u, F=20, neuron=5, add_m0=2796203, add_m1=0)
@@ -357,8 +347,8 @@ def python_int_forward(model: rf.Model, u: np.ndarray) -> tuple[list[float], lis
     e, Q = model.input_shift, model.input_limit
     w1, w2 = lin.weight.astype(int).tolist(), out.weight.astype(int).tolist()
     k, vr, vth = c[2]["leak"], c[2]["v_reset"], c[2]["v_th"]
-    shift, mult, bias = c[1]["shift"], c[1]["mult"], c[1]["bias"]
-    half = 1 << (shift - 1) if shift else 0
+    mult, bias = c[1]["mult"], c[1]["bias"]
+    f32 = np.float32  # one binary32 rounding per operation, as the doc's step 5
     v = [vr] * len(w1)
     total = [0.0] * len(w2)
     trace = []
@@ -368,7 +358,7 @@ def python_int_forward(model: rf.Model, u: np.ndarray) -> tuple[list[float], lis
         spikes, currents, hs = [], [], []
         for o, row in enumerate(w1):
             acc = sum(a * b for a, b in zip(row, q))
-            current = ((acc * mult[o] + half) >> shift) + bias[o]  # >> floors, as the doc's
+            current = int(np.rint(f32(f32(f32(acc) * f32(mult[o])) + f32(bias[o]))))  # the doc's
             if neuron.kind == "lif" and neuron.decay_input:
                 h = v[o] + (((current - v[o] + vr) * k + (1 << 29)) >> 30)
             elif neuron.kind == "lif":
@@ -445,8 +435,7 @@ def test_reference_matches_python_ints_v2_nodecay(monkeypatch):
 
 def test_one_conv_forward_by_hand():
     """The one-conv model (T = 1) by hand. u = (1, 0.5, -0.5, 0.25) gives q = (16, 8, -8, 4) on
-    the 1/16 grid: acc = 16 - 16 - 24 + 16 = -8; I = floor((-8 2^29 + 2^12) / 2^13) + 2^21 =
-    1572864; from v = 0, h = floor((1572864 2^29 + 2^29) / 2^30) = 786432 < v_th = 2^22: no
+    the 1/16 grid: acc = 16 - 16 - 24 + 16 = -8; I = -8 2^16 + 2^21 = 1572864; from v = 0, h = floor((1572864 2^29 + 2^29) / 2^30) = 786432 < v_th = 2^22: no
     spike, the logits are the biases (0, 0.25)."""
     model = one_conv_model(time_steps=1)
     u = np.array([[1.0, 0.5, -0.5, 0.25]])
