@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define RSC_VERSION_MAJOR 0
-#define RSC_VERSION_MINOR 3
+#define RSC_VERSION_MINOR 4
 #define RSC_VERSION_PATCH 0
 
 /* Status codes. Each names one kind of problem; rsc_last_error() gives the details. */
@@ -128,6 +128,12 @@ struct rsc_model_info {
     double noise_tail_mass;     /* Gaussian mass per pass the noise generator does not draw: a
                                    bound on the total variation distance from exact Gaussian
                                    noise, subtracted from pa_lower (docs/kernel.md, "Noise tail") */
+    /* Since 0.4.0. */
+    uint32_t arithmetic;        /* 0 float, 1 integer: the arithmetic that defines the classifier
+                                   (docs/format.md, "Arithmetic")                                */
+    uint32_t input_shift;       /* integer: the input grid's step is 2^-input_shift; else 0      */
+    uint32_t input_limit;       /* integer: grid values are clamped to +-input_limit; else 0     */
+    uint32_t reserved2;
 };
 
 typedef struct rsc_predict_params {
@@ -203,7 +209,7 @@ typedef struct rsc_sequential_certificate {
                                    <= it is certified); 0 when none is, or on abstain            */
 } rsc_sequential_certificate;
 
-/* "0.3.0"; static storage. */
+/* "0.4.0"; static storage. */
 RSC_API const char *rsc_version(void);
 
 /* A static description of a status ("RSC_E_ARG: invalid argument"); never NULL. */

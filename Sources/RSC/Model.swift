@@ -33,6 +33,8 @@ public struct ModelInfo: Sendable, Equatable {
     public let workPerPass: Int
     /// Memory of the loaded network (repacked weights and tables), in bytes.
     public let planBytes: Int
+    /// The arithmetic that defines the base classifier (docs/format.md, "Arithmetic").
+    public let arithmetic: Arithmetic
 
     /// Gaussian mass per pass that the noise generator does not draw (its radius uniform stops
     /// at 2^-40, docs/kernel.md "Noise"): a bound on the total variation distance between the
@@ -99,7 +101,7 @@ public final class Model: Sendable {
         info = ModelInfo(name: m.name, inputShape: m.input, numClasses: m.numClasses, timeSteps: m.timeSteps,
                          coding: m.coding, sigma: Double(m.sigma), classNames: m.classNames,
                          numLayers: m.records, formatVersion: m.version, scratchBytes: plan.scratchBytes,
-                         workPerPass: plan.workPerPass, planBytes: plan.planBytes)
+                         workPerPass: plan.workPerPass, planBytes: plan.planBytes, arithmetic: m.arithmetic)
     }
 
     /// Runs the base SNN once on caller-given per-step inputs (T x d floats, e.g. already noised)

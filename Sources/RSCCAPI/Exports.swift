@@ -165,6 +165,9 @@ public func capiModelInfo(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<r
         r.work_per_pass = UInt64(i.workPerPass)
         r.plan_bytes = UInt64(i.planBytes)
         r.noise_tail_mass = i.noiseTailMass
+        if case .integer(let shift, let limit) = i.arithmetic {
+            r.arithmetic = 1; r.input_shift = UInt32(shift); r.input_limit = UInt32(limit)
+        }
         r.struct_size = UInt32(min(given, full))
         withUnsafeBytes(of: &r) { src in
             UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(given, full))

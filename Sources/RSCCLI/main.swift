@@ -131,6 +131,10 @@ func printInfo(_ m: Model) {
     print("sigma        \(i.sigma)")
     print("sigma_eff    \(i.sigmaEffective.map { String($0) } ?? "- (no certificate)")")
     print("layers       \(i.numLayers)\(i.formatVersion == 2 ? " (graph nodes, format 2)" : "")")
+    switch i.arithmetic {
+    case .float: print("arithmetic   float (float32 first layer)")
+    case .integer(let shift, let limit): print("arithmetic   integer (input grid 2^-\(shift), clamped to +-\(limit))")
+    }
     print("work/pass    \(i.workPerPass) operations")
     print("scratch      \(i.scratchBytes) bytes per thread")
     if i.noiseTailMass > 0 { print("noise tail   \(i.noiseTailMass) per pass (subtracted from pA)") }

@@ -134,7 +134,7 @@ struct NodeDescription {
 }
 
 /// Which arithmetic defines the base classifier (docs/format.md, "Arithmetic").
-enum Arithmetic: Equatable {
+public enum Arithmetic: Sendable, Equatable {
     /// A float32 first layer on the coded input, as every file before rsc 0.4.
     case float
     /// The coded input rounded to the grid 2^-shift, clamped to +-limit; integers throughout.

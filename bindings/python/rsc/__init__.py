@@ -15,6 +15,6 @@ from .model import (  # noqa: F401
     Certificate, Model, ModelInfo, Prediction, SequentialCertificate, certified_accuracy, load,
     load_from_memory, sequential_schedule, set_num_threads, version)
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 ABSTAIN = -1

@@ -31,6 +31,10 @@ class ModelInfo(ctypes.Structure):
         ("work_per_pass", ctypes.c_uint64),
         ("plan_bytes", ctypes.c_uint64),
         ("noise_tail_mass", ctypes.c_double),
+        ("arithmetic", ctypes.c_uint32),
+        ("input_shift", ctypes.c_uint32),
+        ("input_limit", ctypes.c_uint32),
+        ("reserved2", ctypes.c_uint32),
     ]
 
 

@@ -43,6 +43,9 @@ class ModelInfo:
     work_per_pass: int = 0  # operations of one pass (MACs, pooling, neuron updates, T steps)
     plan_bytes: int = 0  # memory of the loaded network
     noise_tail_mass: float = 0.0  # Gaussian mass per pass the noise does not draw (subtracted from pA)
+    arithmetic: str = "float"  # or "integer": the classifier is docs/format.md's integer pipeline
+    input_shift: int = 0  # integer: the input grid's step is 2^-input_shift
+    input_limit: int = 0  # integer: grid values are clamped to +-input_limit
 
     @property
     def input_len(self) -> int:
@@ -300,7 +303,9 @@ class Model:
             class_names=tuple(raw.class_names[k].decode() for k in range(raw.num_classes)),
             num_layers=raw.num_layers, format_version=raw.format_version,
             scratch_bytes=raw.scratch_bytes, work_per_pass=raw.work_per_pass,
-            plan_bytes=raw.plan_bytes, noise_tail_mass=raw.noise_tail_mass)
+            plan_bytes=raw.plan_bytes, noise_tail_mass=raw.noise_tail_mass,
+            arithmetic="integer" if raw.arithmetic == 1 else "float", input_shift=raw.input_shift,
+            input_limit=raw.input_limit)
 
     def close(self) -> None:
         if getattr(self, "_lock", None) is None:  # __init__ failed before there was a handle
@@ -349,6 +354,7 @@ class Model:
         where = f", path {self.path!r}" if self.path is not None else ", from memory"
         return (f"<rsc.Model {i.name!r}, format {i.format_version}: input {i.input_shape}, "
                 f"{i.num_classes} classes, T = {i.time_steps}, coding {i.coding}, sigma {i.sigma:g}"
+                f"{', integer arithmetic' if i.arithmetic == 'integer' else ''}"
                 f"{where}{', closed' if self._closed else ''}>")
 
     def forward(self, inputs: ArrayLike) -> np.ndarray:

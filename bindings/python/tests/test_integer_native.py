@@ -123,3 +123,14 @@ def test_every_kernel_path_gives_the_same_votes(write):
     default = votes(paths)
     assert votes(paths, RSC_DISABLE_VNNI="1") == default
     assert votes(paths, RSC_DISABLE_AVX2="1") == default
+
+
+def test_the_arithmetic_is_reported(write):
+    spec = models.random_conv_snn(24)
+    assert (rsc.load(write(spec)).info.arithmetic, rsc.load(write(spec)).info.input_shift) == ("float", 0)
+    m = rsc.load(write(integer(spec, 11, 30000)))
+    assert (m.info.arithmetic, m.info.input_shift, m.info.input_limit) == ("integer", 11, 30000)
+    assert "integer arithmetic" in repr(m)
+    cli = REPO / ".build" / "release" / "rsc-cli"  # as tests/test_cli.py
+    out = subprocess.run([str(cli), "info", m.path], capture_output=True, text=True).stdout
+    assert "arithmetic   integer (input grid 2^-11, clamped to +-30000)" in out

@@ -204,7 +204,7 @@ def test_null_pointers_and_struct_sizes(librsc, conv):
 
 
 def test_status_strings_and_version(librsc):
-    assert librsc.rsc_version().decode() == rsc.version() == "0.3.0"
+    assert librsc.rsc_version().decode() == rsc.version() == "0.4.0"
     names = [librsc.rsc_status_string(s).decode().split(":")[0] for s in range(18)]
     assert names[0] == "RSC_OK" and names[4] == "RSC_E_MAGIC" and len(set(names)) == 18
     for cls in errors.BY_STATUS.values():
