@@ -121,7 +121,7 @@ static rsck_layer weighted(int kind, int analog, int in_c, int in_h, int in_w, i
         int32_t *m, *c;
         geometry_table(in_h, L.out_h, k, 1, pad, &m, &c); L.ymap = m; L.ycount = c;
         geometry_table(in_w, L.out_w, k, 1, pad, &m, &c); L.xmap = m; L.xcount = c;
-        L.in_mult = 1.0f / max_count; L.binary_input = max_count == 1;
+        L.in_mult = 1.0f / max_count; L.binary_input = max_count == 1; L.max_count = max_count;
     }
     float *scale = xalloc(out_c * sizeof *scale), *bias = xalloc(out_c * sizeof *bias);
     for (int o = 0; o < out_c; o++) { scale[o] = 1e-3f; bias[o] = 0; }
@@ -180,7 +180,7 @@ static void bench_event(const char *name, rsck_layer *L, int pooled, double peak
     const double dense = (double)L->out_c * L->out_h * L->out_w * L->kh * L->kw * L->in_c;
     static const double rates[] = {0.0, 0.01, 0.03, 0.1, 0.2, 0.4, 1.0};
     printf("\n%s (dense equivalent %.0f MAC per call)\n", name, dense);
-    printf("| raw firing rate | non-zero inputs | row adds (events x outputs) | event path us | ns / event | dense VNNI us | dense %% of int8 peak | library us (path) |\n");
+    printf("| raw firing rate | non-zero inputs | row adds (events x outputs) | event path us | ns / event | dense us | dense %% of int8 peak | library us (path) |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t r = 0; r < sizeof rates / sizeof *rates; r++) {
         size_t nz = fill_counts(in, n_in, rates[r], pooled);

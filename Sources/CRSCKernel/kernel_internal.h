@@ -27,7 +27,8 @@ RSCK_HIDDEN void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32
 RSCK_HIDDEN size_t rsck_count_pad_size(const rsck_layer *L);
 /* Whether rsck_count_layer runs this input densely (the choice, for benchmarks and tests). */
 RSCK_HIDDEN int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in);
-/* The dense path alone (benchmarks): 0 when the CPU lacks VNNI or L->w4 is NULL. */
+/* The dense path alone (benchmarks): 2 (VNNI) or 1 (AVX2) as run, 0 where none applies (no w4, a
+ * CPU without them, counts above 128 without VNNI). */
 RSCK_HIDDEN int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint8_t *pad8);
 RSCK_HIDDEN void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes);
 RSCK_HIDDEN void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes);
@@ -41,7 +42,7 @@ RSCK_HIDDEN void rsck_pool_quant(const rsck_layer *L, const int16_t *in, int16_t
 RSCK_HIDDEN void rsck_quant_layer(const rsck_layer *L, const int16_t *in, int32_t *acc, int16_t *pad16);
 RSCK_HIDDEN size_t rsck_quant_pad_size(const rsck_layer *L);
 /* The CPU has AVX-512 VNNI (AVX2) and neither RSC_DISABLE_VNNI (RSC_DISABLE_AVX2) nor, for
- * VNNI, RSC_DISABLE_AVX2 is set (kernel_vnni.c): the hand-written paths, which tests switch off
+ * VNNI, RSC_DISABLE_AVX2 is set (kernel_cpu.c): the hand-written paths, which tests switch off
  * to check that every path gives the same sums. */
 RSCK_HIDDEN int rsck_have_vnni(void);
 RSCK_HIDDEN int rsck_have_avx2(void);

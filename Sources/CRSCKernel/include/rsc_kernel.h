@@ -45,6 +45,7 @@ typedef struct rsck_layer {
     const float *scale;     /* [out_c] real weight = w * scale                                */
     const float *bias;      /* [out_c]                                                        */
     float in_mult;          /* COUNT input: real value of one count (1, or 1/(kh*kw) per avgpool) */
+    int32_t max_count;      /* COUNT input: the largest count (1 for spikes); dense AVX2 needs <= 128 */
     int32_t binary_input;   /* COUNT input holds only 0/1 (spikes): rows are added, not scaled   */
     /* COUNT input whose counts fit a byte: the same weights laid out for dense u8 x s8 dot
      * products (AVX-512 VNNI), [kh*kw][in_c4 / 4][oc_stride][4] with in_c4 = in_c rounded up to 4

@@ -431,6 +431,7 @@ final class NetworkPlan: @unchecked Sendable {
         L.out_kind = Int32(RSCK_COUNT)
         L.in_mult = Float(inMult)
         L.binary_input = maxCount == 1 && !quantized ? 1 : 0
+        L.max_count = Int32(clamping: maxCount)
         if !analog && !quantized { try eventGeometry(&L) }
 
         // A vector input that is a flattened map lives in memory in HWC order; PyTorch's flatten,

@@ -1,9 +1,11 @@
-"""The two ways the kernel runs a spike-fed layer give the same votes.
+"""The ways the kernel runs a spike-fed layer give the same votes.
 
-Steps with dense events run as u8 x s8 dot products (AVX-512 VNNI, Sources/CRSCKernel/kernel_vnni.c),
-sparse ones as event-driven row adds; both are exact int32 sums, so every vote count must be
-bit-identical to a run with the dense path switched off (RSC_DISABLE_VNNI=1, read once per
-process, hence the subprocesses). The models cover strides, padding, sumpool counts above one,
+Steps with dense events run as u8 x s8 dot products (AVX-512 VNNI, or AVX2 for counts <= 128,
+Sources/CRSCKernel/kernel_dense.c), sparse ones as event-driven row adds; all are exact int32
+sums, so every vote count must be bit-identical whichever paths run: the CPU's own choice, with
+VNNI switched off (RSC_DISABLE_VNNI=1: AVX2 where the CPU has it) and with both switched off
+(RSC_DISABLE_AVX2=1: events only). The switches are read once per process, hence the
+subprocesses. The models cover strides, padding, sumpool counts above one,
 channel counts that are not a multiple of 4, IF and soft reset, firing rates from sparse to busy,
 and the shipped model."""
 import json
@@ -13,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from rsc import format as rf
 from rsc import models
@@ -35,18 +36,10 @@ print(json.dumps(out))
 """
 
 
-def _cpu_has_vnni() -> bool:
-    try:
-        return "avx512_vnni" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
-def _votes(paths, disable: bool) -> dict:
-    env = dict(os.environ)
-    env.pop("RSC_DISABLE_VNNI", None)
+def _votes(paths, disable: str = "") -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("RSC_DISABLE_VNNI", "RSC_DISABLE_AVX2")}
     if disable:
-        env["RSC_DISABLE_VNNI"] = "1"
+        env[disable] = "1"
     images = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
     r = subprocess.run([sys.executable, "-c", CHILD, json.dumps(paths), str(images)], env=env,
                        capture_output=True, text=True, timeout=600)
@@ -55,8 +48,6 @@ def _votes(paths, disable: bool) -> dict:
 
 
 def test_dense_and_event_paths_give_identical_votes(tmp_path):
-    if not _cpu_has_vnni():
-        pytest.skip("this CPU has no AVX-512 VNNI: the kernel runs the event path only")
     variants = [
         dict(seed=1),
         dict(seed=2, target_rate=0.05),                      # sparse: mostly the event path
@@ -81,8 +72,9 @@ def test_dense_and_event_paths_give_identical_votes(tmp_path):
         rf.write_model(models.random_resnet(**kw), p)
         paths.append(str(p))
     paths.append(str(REPO / "models" / "fmnist_sigma025.rscm"))
-    with_dense, events_only = _votes(paths, False), _votes(paths, True)
-    assert with_dense == events_only
+    with_dense = _votes(paths)
+    assert _votes(paths, "RSC_DISABLE_VNNI") == with_dense
+    assert _votes(paths, "RSC_DISABLE_AVX2") == with_dense
     for counts in with_dense.values():
         assert all(sum(c) == 400 for c in counts)
     # The runs are not degenerate: the models do not all vote one class.

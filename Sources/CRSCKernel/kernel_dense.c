@@ -1,12 +1,14 @@
-/* Spike-fed layers as dense u8 x s8 products (AVX-512 VNNI), for steps whose events are dense.
+/* Spike-fed layers as dense u8 x s8 products, for steps whose events are dense.
  *
  * Event-driven row adds cost in proportion to the spikes, but each event pays for gathering and
  * for one 16-lane add per output tile it reaches; once a large share of the inputs are non-zero
  * (pooled spike counts of a busy layer), a dense product does the same integer sums faster:
- * vpdpbusd multiplies 4 input bytes by 4 int8 weights for 16 output channels in one instruction.
- * The sums are exact int32 in both paths, so the choice, made per step from the number of
- * non-zero inputs, never changes a result (bit-identical votes, tested). CPUs without VNNI, and
- * layers whose counts can exceed a byte, use the event path only. */
+ * AVX-512 VNNI's vpdpbusd multiplies 4 input bytes by 4 int8 weights for 16 output channels in
+ * one instruction; AVX2 does the same for 8 channels with vpmaddubsw (pairs of products into
+ * int16, exact while counts are <= 128: |2 * 128 * -128| fits) and vpmaddwd against ones. The
+ * sums are exact int32 in every path, so the choice, made per step from the number of non-zero
+ * inputs, never changes a result (bit-identical votes, tested). CPUs without AVX2, and layers
+ * whose counts can exceed a byte (128 for AVX2), use the event path only. */
 #include "kernel_internal.h"
 
 #include <stdlib.h>
@@ -19,8 +21,11 @@
 
 /* An event costs about this many dense dot-product instructions per output tile it reaches
  * (measured with bench/kernel_bench.c on AMD EPYC with AVX-512: gathering, then one add per tile
- * and position): the step runs dense when events * EVENT_COST exceed the dense work. */
+ * and position): the step runs dense when events * EVENT_COST exceed the dense work. AVX2 needs
+ * two instructions' worth of time per VNNI one (half the lanes, the widening vpmaddwd), measured
+ * likewise on an AVX2-only AMD EPYC. */
 #define EVENT_COST 6
+#define EVENT_COST_AVX2 3
 
 static int in_c4(const rsck_layer *L) { return (L->in_c + 3) & ~3; }
 static int pad_w(const rsck_layer *L) { return L->in_w + 2 * L->pw; }
@@ -108,9 +113,105 @@ static VNNI void dense_vnni(const rsck_layer *L, const uint8_t *pad, int32_t *ac
     }
 }
 
+#define AVX2 __attribute__((target("avx2")))
+#define AVX2_INLINE static inline __attribute__((always_inline)) AVX2
+
+/* 8 channels of 4 inputs: vpmaddubsw gives 16 int16 sums of 2 products, vpmaddwd against ones
+ * adds the pairs into 8 int32. */
+AVX2_INLINE __m256i dot4(__m256i x, const int8_t *w) {
+    const __m256i p = _mm256_maddubs_epi16(x, _mm256_loadu_si256((const __m256i *)w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+AVX2_INLINE __m256i bcast4_avx2(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+/* POS consecutive output positions of row oy from ox, 16 channels (two halves) at a time. */
+AVX2_INLINE void avx2_positions(const rsck_layer *L, const uint8_t *pad, int C4, int oy, int ox, int32_t *acc) {
+    const int G = C4 / 4, S = L->oc_stride, Wp = pad_w(L);
+    const size_t pstep = (size_t)L->sw * C4;
+    for (int o0 = 0; o0 < S; o0 += 16) {
+        __m256i a[POS][2];
+        for (int j = 0; j < POS; j++) a[j][0] = a[j][1] = _mm256_setzero_si256();
+        for (int ky = 0; ky < L->kh; ky++)
+            for (int kx = 0; kx < L->kw; kx++) {
+                const uint8_t *ip = pad + ((size_t)(oy * L->sh + ky) * Wp + (size_t)ox * L->sw + kx) * C4;
+                const int8_t *wp = L->w4 + ((size_t)(ky * L->kw + kx) * G * S + o0) * 4;
+                for (int g = 0; g < G; g++) {
+                    const int8_t *w = wp + (size_t)g * S * 4;
+                    for (int j = 0; j < POS; j++) {
+                        const __m256i x = bcast4_avx2(ip + j * pstep + 4 * g);
+                        a[j][0] = _mm256_add_epi32(a[j][0], dot4(x, w));
+                        a[j][1] = _mm256_add_epi32(a[j][1], dot4(x, w + 32));
+                    }
+                }
+            }
+        for (int j = 0; j < POS; j++) {
+            int32_t *out = acc + ((size_t)oy * L->out_w + ox + j) * S + o0;
+            _mm256_storeu_si256((__m256i *)out, a[j][0]);
+            _mm256_storeu_si256((__m256i *)(out + 8), a[j][1]);
+        }
+    }
+}
+
+/* One output position, nt (<= TILES, a constant in each instance) tiles of 16 channels from o0. */
+AVX2_INLINE void avx2_tiles(const rsck_layer *L, const uint8_t *pad, int C4, int oy, int ox, int o0, int nt,
+                            int32_t *acc) {
+    const int G = C4 / 4, S = L->oc_stride, Wp = pad_w(L);
+    __m256i a[2 * TILES];
+    for (int t = 0; t < 2 * nt; t++) a[t] = _mm256_setzero_si256();
+    for (int ky = 0; ky < L->kh; ky++)
+        for (int kx = 0; kx < L->kw; kx++) {
+            const uint8_t *ip = pad + ((size_t)(oy * L->sh + ky) * Wp + (size_t)ox * L->sw + kx) * C4;
+            const int8_t *wp = L->w4 + ((size_t)(ky * L->kw + kx) * G * S + o0) * 4;
+            for (int g = 0; g < G; g++) {
+                const __m256i x = bcast4_avx2(ip + 4 * g);
+                for (int t = 0; t < 2 * nt; t++) a[t] = _mm256_add_epi32(a[t], dot4(x, wp + ((size_t)g * S + 8 * t) * 4));
+            }
+        }
+    int32_t *out = acc + ((size_t)oy * L->out_w + ox) * S + o0;
+    for (int t = 0; t < 2 * nt; t++) _mm256_storeu_si256((__m256i *)(out + 8 * t), a[t]);
+}
+
+static AVX2 void avx2_all_tiles(const rsck_layer *L, const uint8_t *pad, int C4, int oy, int ox, int32_t *acc) {
+    int o0 = 0;
+    for (; o0 + 16 * TILES <= L->oc_stride; o0 += 16 * TILES) avx2_tiles(L, pad, C4, oy, ox, o0, TILES, acc);
+    switch ((L->oc_stride - o0) / 16) {
+    case 3: avx2_tiles(L, pad, C4, oy, ox, o0, 3, acc); break;
+    case 2: avx2_tiles(L, pad, C4, oy, ox, o0, 2, acc); break;
+    case 1: avx2_tiles(L, pad, C4, oy, ox, o0, 1, acc); break;
+    default: break;
+    }
+}
+
+static AVX2 void dense_avx2(const rsck_layer *L, const uint8_t *pad, int32_t *acc) {
+    const int C4 = in_c4(L);
+    for (int oy = 0; oy < L->out_h; oy++) {
+        int ox = 0;
+        for (; ox + POS <= L->out_w; ox += POS) avx2_positions(L, pad, C4, oy, ox, acc);
+        for (; ox < L->out_w; ox++) avx2_all_tiles(L, pad, C4, oy, ox, acc);
+    }
+}
+
 #else
 static void dense_vnni(const rsck_layer *L, const uint8_t *pad, int32_t *acc) { (void)L; (void)pad; (void)acc; }
+static void dense_avx2(const rsck_layer *L, const uint8_t *pad, int32_t *acc) { (void)L; (void)pad; (void)acc; }
 #endif
+
+/* Which dense product this layer gets on this CPU: 2 VNNI, 1 AVX2, 0 none (events only). */
+static int dense_kind(const rsck_layer *L) {
+    if (!L->w4) return 0;
+    if (rsck_have_vnni()) return 2;
+    return L->max_count <= 128 && rsck_have_avx2() ? 1 : 0;
+}
+
+static void run_dense(int kind, const rsck_layer *L, const uint8_t *pad, int32_t *acc) {
+    if (kind == 2) dense_vnni(L, pad, acc);
+    else dense_avx2(L, pad, acc);
+}
 
 /* The count map as bytes (the plan set w4 only where counts fit), zero-padded around and to 4
  * channels. */
@@ -126,27 +227,29 @@ static void fill_pad(const rsck_layer *L, const uint16_t *in, uint8_t *pad) {
 }
 
 int rsck_count_dense(const rsck_layer *L, const uint16_t *in, int32_t *acc, uint8_t *pad8) {
-    if (!L->w4 || !rsck_have_vnni()) return 0;
+    const int kind = dense_kind(L);
+    if (!kind) return 0;
     fill_pad(L, in, pad8);
-    dense_vnni(L, pad8, acc);
-    return 1;
+    run_dense(kind, L, pad8, acc);
+    return kind;
 }
 
 int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in) {
-    if (!L->w4 || !rsck_have_vnni()) return 0;
+    const int kind = dense_kind(L);
+    if (!kind) return 0;
     const size_t n = (size_t)L->in_c * L->in_h * L->in_w;
     size_t nz = 0;
     for (size_t i = 0; i < n; i++) nz += in[i] != 0;
     /* Per output tile: an event reaches about kh*kw / (sh*sw) positions, one add each; the dense
      * product costs kh*kw*in_c4/4 instructions per position. */
     const size_t dense = (size_t)L->out_h * L->out_w * (size_t)in_c4(L) / 4 * L->sh * L->sw;
-    return nz * EVENT_COST >= dense;
+    return nz * (kind == 2 ? EVENT_COST : EVENT_COST_AVX2) >= dense;
 }
 
 void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events, uint8_t *pad8) {
     if (rsck_count_dense_pays(L, in)) {
         fill_pad(L, in, pad8);
-        dense_vnni(L, pad8, acc);
+        run_dense(dense_kind(L), L, pad8, acc);
     } else {
         rsck_event(L, in, acc, events);
     }
