@@ -127,14 +127,16 @@ RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *ac
 }
 
 /* Neuron kinds of the instances below: IF, LIF with any leak (Q30, 64-bit products), LIF whose
- * Q30 leak is a whole Q16 one below 2^16 (tau = 2, 4, 2.5, ...: 32-bit arithmetic, the same
- * results). */
-enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2, LIF_NODECAY = 3 };
+ * Q30 leak is a whole Q16 one below 2^16 (tau = 4, 2.5, ...: 32-bit arithmetic, the same
+ * results), LIF with tau = 2 (leak 2^29: a shift, the same results again). */
+enum { NEURON_IF = 0, LIF_WIDE = 1, LIF_SPLIT = 2, LIF_NODECAY = 3, LIF_HALF = 4 };
 
 /* floor((d * leak + 2^29) / 2^30): the LIF leak, 1/tau as a Q30 multiplier, rounded half up. With
  * leak = l16 2^14 this is floor((d * l16 + 2^15) / 2^16) exactly, which LIF_SPLIT computes (it is
  * passed l16). */
 static inline __attribute__((always_inline)) int32_t leak_step(int lif, int32_t d, int32_t leak) {
+    /* leak = 2^29: floor((d 2^29 + 2^29) / 2^30) = floor((d + 1) / 2), no product at all. */
+    if (lif == LIF_HALF) return (d + 1) >> 1;
     if (lif == LIF_SPLIT) {
         /* The same in 32-bit lanes (twice as many per vector as 64-bit products): with
          * d = dh 2^16 + dl, 0 <= dl < 2^16, it is dh * leak (exact in int32
@@ -241,10 +243,13 @@ static inline __attribute__((always_inline)) void neuron_current_map(const rsck_
     do {                                                                                \
         const int lif_ = (L)->neuron != RSCK_NEURON_LIF ? NEURON_IF                   \
                          : !(L)->decay_input ? LIF_NODECAY                              \
+                         : (L)->leak == (1 << 29) ? LIF_HALF                            \
                          : (L)->leak >= 0 && (L)->leak % 16384 == 0 && ((L)->leak >> 14) < 65536 \
                            ? LIF_SPLIT : LIF_WIDE;                                      \
         if (lif_ == LIF_NODECAY && (L)->soft_reset) map(L, LIF_NODECAY, 1, 0, __VA_ARGS__); \
         else if (lif_ == LIF_NODECAY) map(L, LIF_NODECAY, 0, 0, __VA_ARGS__);          \
+        else if (lif_ == LIF_HALF && (L)->soft_reset) NEURON_OC(map, L, LIF_HALF, 1, __VA_ARGS__); \
+        else if (lif_ == LIF_HALF) NEURON_OC(map, L, LIF_HALF, 0, __VA_ARGS__);         \
         else if (lif_ == LIF_SPLIT && (L)->soft_reset) NEURON_OC(map, L, LIF_SPLIT, 1, __VA_ARGS__); \
         else if (lif_ == LIF_SPLIT) NEURON_OC(map, L, LIF_SPLIT, 0, __VA_ARGS__);       \
         else if (lif_ && (L)->soft_reset) NEURON_OC(map, L, LIF_WIDE, 1, __VA_ARGS__);  \
