@@ -50,7 +50,7 @@ let package = Package(
             cSettings: [
                 .unsafeFlags([
                     "-fopenmp", "-O3",
-                    // Bit-identical float results whichever target_clones variant runs.
+                    // Bit-identical float results whichever RSCK_MULTI variant runs.
                     "-ffp-contract=off", "-fno-math-errno",
                 ]),
             ],

@@ -250,7 +250,8 @@ static void run_dense(int kind, const rsck_layer *L, const uint8_t *pad, int32_t
 /* The count map as bytes (the plan set w4 only where counts fit), zero-padded around and to 4
  * channels; returns the number of non-zero inputs, which decides the path. One pass, vectorized
  * per CPU: it runs at every step of every spike-fed layer that has a dense path. */
-static RSCK_CLONES size_t fill_pad(const rsck_layer *L, const uint16_t *in, uint8_t *pad) {
+RSCK_MULTI(static, fill_pad_, (const rsck_layer *L, const uint16_t *in, uint8_t *pad, size_t *nonzero),
+           (L, in, pad, nonzero)) {
     const int C = L->in_c, C4 = in_c4(L), W = L->in_w, Wp = pad_w(L);
     memset(pad, 0, rsck_count_pad_size(L));
     size_t nz = 0;
@@ -270,6 +271,12 @@ static RSCK_CLONES size_t fill_pad(const rsck_layer *L, const uint16_t *in, uint
                 nz += s[(size_t)x * C + c] != 0;
             }
     }
+    *nonzero = nz;
+}
+
+static size_t fill_pad(const rsck_layer *L, const uint16_t *in, uint8_t *pad) {
+    size_t nz;
+    fill_pad_(L, in, pad, &nz);
     return nz;
 }
 

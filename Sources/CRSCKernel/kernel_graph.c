@@ -25,7 +25,7 @@
             }                                                                           \
         }
 
-RSCK_CLONES void rsck_maxpool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out) {
+RSCK_MULTI(, rsck_maxpool_count, (const rsck_layer *L, const uint16_t *in, uint16_t *out), (L, in, out)) {
     if (L->kh == 2 && L->kw == 2 && L->sh == 2 && L->sw == 2 && !L->ph && !L->pw) {
         /* The common case: four contiguous channel vectors per output pixel. */
         const int C = L->in_c, W = L->in_w;
@@ -44,7 +44,7 @@ RSCK_CLONES void rsck_maxpool_count(const rsck_layer *L, const uint16_t *in, uin
     POOL_MAX(uint16_t, 0)
 }
 
-RSCK_CLONES void rsck_maxpool_analog(const rsck_layer *L, const float *in, float *out) {
+RSCK_MULTI(, rsck_maxpool_analog, (const rsck_layer *L, const float *in, float *out), (L, in, out)) {
     POOL_MAX(float, -INFINITY)
 }
 
@@ -52,7 +52,7 @@ RSCK_CLONES void rsck_maxpool_analog(const rsck_layer *L, const float *in, float
  * 65536); ADD into a current converts a COUNT input with its multiplier (membrane units per
  * count) and adds a CURRENT input as it is (the plan bounded the sum within int32). AND and IAND
  * read 0/1 spike maps. */
-RSCK_CLONES void rsck_combine(const rsck_layer *L, const void *a, const void *b, void *out) {
+RSCK_MULTI(, rsck_combine, (const rsck_layer *L, const void *a, const void *b, void *out), (L, a, b, out)) {
     const size_t n = (size_t)L->out_c * L->out_h * L->out_w;
     if (L->kind == RSCK_ADD && L->out_kind == RSCK_CURRENT) {
         int32_t *restrict o = out;

@@ -6,12 +6,32 @@
 
 #define RSCK_HIDDEN __attribute__((visibility("hidden")))
 
-/* Runtime dispatch to AVX-512 / AVX2 variants of the hot loops, with a baseline x86-64 fallback so
- * the library runs on any x86-64 CPU (a -march=native build would die with SIGILL on older ones). */
+/* The instruction set the hot loops run with: 4 x86-64-v4 (AVX-512), 3 x86-64-v3 (AVX2, FMA),
+ * 1 the x86-64 baseline (kernel_cpu.c). The CPU's best unless RSC_DISABLE_AVX512 or
+ * RSC_DISABLE_AVX2 lowers it: tests force each level and compare the votes. */
+RSCK_HIDDEN int rsck_isa(void);
+
+/* Hot loops are compiled once per level and chosen at run time by rsck_isa(), so one library is
+ * fast on new CPUs, runs on any x86-64 (a -march=native build would die with SIGILL on older
+ * ones), and every variant can be forced in a test (target_clones, used before 0.4, picked by CPU
+ * alone, through ifunc resolvers).
+ *   RSCK_MULTI(linkage, name, (params), (args)) { body }
+ * defines `linkage void name(params)`; linkage is `static` or empty, args the parameter names. */
 #if defined(__x86_64__) && defined(__clang__)
-#define RSCK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define RSCK_MULTI(linkage, name, params, args)                                              \
+    static inline __attribute__((always_inline)) void name##_body params;                    \
+    static __attribute__((target("arch=x86-64-v4"))) void name##_v4 params { name##_body args; } \
+    static __attribute__((target("arch=x86-64-v3"))) void name##_v3 params { name##_body args; } \
+    static void name##_v1 params { name##_body args; }                                       \
+    linkage void name params {                                                               \
+        const int isa_ = rsck_isa();                                                         \
+        if (isa_ == 4) name##_v4 args;                                                       \
+        else if (isa_ == 3) name##_v3 args;                                                  \
+        else name##_v1 args;                                                                 \
+    }                                                                                        \
+    static inline __attribute__((always_inline)) void name##_body params
 #else
-#define RSCK_CLONES
+#define RSCK_MULTI(linkage, name, params, args) linkage void name params
 #endif
 
 RSCK_HIDDEN void rsck_poisson(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step,
@@ -41,9 +61,8 @@ RSCK_HIDDEN void rsck_pool_quant(const rsck_layer *L, const int16_t *in, int16_t
 /* conv/linear on an int16 map: exact int32 sums; pad16 holds rsck_quant_pad_size(L) elements. */
 RSCK_HIDDEN void rsck_quant_layer(const rsck_layer *L, const int16_t *in, int32_t *acc, int16_t *pad16);
 RSCK_HIDDEN size_t rsck_quant_pad_size(const rsck_layer *L);
-/* The CPU has AVX-512 VNNI (AVX2) and neither RSC_DISABLE_VNNI (RSC_DISABLE_AVX2) nor, for
- * VNNI, RSC_DISABLE_AVX2 is set (kernel_cpu.c): the hand-written paths, which tests switch off
- * to check that every path gives the same sums. */
+/* The hand-written AVX-512 VNNI and AVX2 paths may run (kernel_cpu.c: the CPU has them and the
+ * RSC_DISABLE_* switches leave them on). */
 RSCK_HIDDEN int rsck_have_vnni(void);
 RSCK_HIDDEN int rsck_have_avx2(void);
 

@@ -22,7 +22,7 @@
  * boundary and the psABI note about them does not apply. */
 #pragma clang diagnostic ignored "-Wpsabi"
 
-/* One tile as a vector (GCC/Clang vector extensions): each target_clones variant lowers it to its
+/* One tile as a vector (GCC/Clang vector extensions): each RSCK_MULTI variant lowers it to its
  * own registers (one zmm, two ymm or four xmm), and the compiler cannot re-vectorize it wrongly. */
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -59,7 +59,7 @@ static inline __attribute__((always_inline)) void dense_block(const rsck_layer *
     }
 }
 
-RSCK_CLONES void rsck_dense(const rsck_layer *L, const float *in, float *pad, float *acc) {
+RSCK_MULTI(, rsck_dense, (const rsck_layer *L, const float *in, float *pad, float *acc), (L, in, pad, acc)) {
     const int C = L->in_c, H = L->in_h, W = L->in_w;
     const int Wp = W + 2 * L->pw, Hp = H + 2 * L->ph;
     if (L->ph || L->pw) {
@@ -90,7 +90,7 @@ static inline __attribute__((always_inline)) void add_rows(int32_t *restrict a, 
  * count, which is 1 for spikes) into each output position it reaches. Cost is proportional to the
  * number of events, not to the size of the layer. Events are gathered per input pixel, so each
  * output tile is loaded and stored once per pixel, not once per event. */
-RSCK_CLONES void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events) {
+RSCK_MULTI(, rsck_event, (const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events), (L, in, acc, events)) {
     const int C = L->in_c, W = L->in_w, OC = L->out_c, OW = L->out_w, S = L->oc_stride;
     const size_t n_out = (size_t)S * L->out_h * L->out_w;
     /* 3 * in_c entries (the plan sizes it): channels with count 1, channels with more, counts. */
@@ -258,21 +258,21 @@ static inline __attribute__((always_inline)) void neuron_current_map(const rsck_
         else NEURON_OC(map, L, NEURON_IF, 0, __VA_ARGS__);                              \
     } while (0)
 
-RSCK_CLONES void rsck_neuron_count(const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes) {
+RSCK_MULTI(, rsck_neuron_count, (const rsck_layer *L, const int32_t *acc, int32_t *v, uint16_t *spikes), (L, acc, v, spikes)) {
     NEURON_DISPATCH(neuron_count_map, L, acc, v, spikes);
 }
 
-RSCK_CLONES void rsck_neuron_analog(const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes) {
+RSCK_MULTI(, rsck_neuron_analog, (const rsck_layer *L, const float *acc, int32_t *v, uint16_t *spikes), (L, acc, v, spikes)) {
     NEURON_DISPATCH(neuron_analog_map, L, acc, v, spikes);
 }
 
-RSCK_CLONES void rsck_neuron_current(const rsck_layer *L, const int32_t *cur, int32_t *v, uint16_t *spikes) {
+RSCK_MULTI(, rsck_neuron_current, (const rsck_layer *L, const int32_t *cur, int32_t *v, uint16_t *spikes), (L, cur, v, spikes)) {
     NEURON_DISPATCH(neuron_current_map, L, cur, v, spikes);
 }
 
 /* The currents of a weighted layer that a residual add reads, computed as the fused neuron layers
  * above compute theirs, into a map of out_c channels per position. */
-RSCK_CLONES void rsck_current_count(const rsck_layer *L, const int32_t *acc, int32_t *cur) {
+RSCK_MULTI(, rsck_current_count, (const rsck_layer *L, const int32_t *acc, int32_t *cur), (L, acc, cur)) {
     const int OC = L->out_c, S = L->oc_stride, shift = L->cur_shift;
     const int64_t half = shift ? (int64_t)1 << (shift - 1) : 0;
     const int32_t *restrict mult = L->cur_mult, *restrict bias = L->cur_bias;
@@ -287,7 +287,7 @@ RSCK_CLONES void rsck_current_count(const rsck_layer *L, const int32_t *acc, int
         for (int o = 0; o < OC; o++) cur[p * OC + o] = count_current(0, acc[p * S + o], mult[o], bias[o], 0, 0, half, shift);
 }
 
-RSCK_CLONES void rsck_current_analog(const rsck_layer *L, const float *acc, int32_t *cur) {
+RSCK_MULTI(, rsck_current_analog, (const rsck_layer *L, const float *acc, int32_t *cur), (L, acc, cur)) {
     const int OC = L->out_c, S = L->oc_stride;
     const double lim = L->cur_limit;
     const double *restrict mult = L->an_mult, *restrict bias = L->an_bias;
@@ -322,7 +322,7 @@ RSCK_CLONES void rsck_current_analog(const rsck_layer *L, const float *acc, int3
 
 /* Spike counts: avgpool's 1/(kh*kw) is folded into the next layer's in_mult. The common case, 2x2
  * windows with stride 2 and no padding, sums four contiguous channel vectors per output pixel. */
-RSCK_CLONES void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16_t *out) {
+RSCK_MULTI(, rsck_pool_count, (const rsck_layer *L, const uint16_t *in, uint16_t *out), (L, in, out)) {
     if (L->kh == 2 && L->kw == 2 && L->sh == 2 && L->sw == 2 && !L->ph && !L->pw) {
         const int C = L->in_c, W = L->in_w;
         for (int oy = 0; oy < L->out_h; oy++)
@@ -336,7 +336,7 @@ RSCK_CLONES void rsck_pool_count(const rsck_layer *L, const uint16_t *in, uint16
     POOL_SUM(uint16_t)
 }
 
-RSCK_CLONES void rsck_pool_analog(const rsck_layer *L, const float *in, float *out) {
+RSCK_MULTI(, rsck_pool_analog, (const rsck_layer *L, const float *in, float *out), (L, in, out)) {
     POOL_SUM(float)
     if (L->kind == RSCK_AVGPOOL) {
         const float div = (float)(L->kh * L->kw);

@@ -15,7 +15,7 @@
 /* q = clamp(rint(z * 2^shift), -limit, limit), channels-first z into an HWC map. The product is
  * exact (a power of two), the clamp happens before the conversion so no value overflows int16,
  * and nearbyintf rounds half to even in the default rounding mode. */
-RSCK_CLONES void rsck_quantize(const rsck_net *net, const float *z, int16_t *q) {
+RSCK_MULTI(, rsck_quantize, (const rsck_net *net, const float *z, int16_t *q), (net, z, q)) {
     const int C = net->in_c;
     const size_t hw = (size_t)net->in_h * net->in_w;
     const float s = ldexpf(1.0f, net->input_shift), lim = (float)net->input_limit;
@@ -33,7 +33,7 @@ RSCK_CLONES void rsck_quantize(const rsck_net *net, const float *z, int16_t *q) 
 
 /* Window sums (avgpool's 1/(kh*kw) is in the next layer's multiplier) and maxima, padding
  * excluded from the maxima; the plan keeps sums within int16. */
-RSCK_CLONES void rsck_pool_quant(const rsck_layer *L, const int16_t *in, int16_t *out) {
+RSCK_MULTI(, rsck_pool_quant, (const rsck_layer *L, const int16_t *in, int16_t *out), (L, in, out)) {
     const int C = L->in_c, H = L->in_h, W = L->in_w, max = L->kind == RSCK_MAXPOOL;
     for (int oy = 0; oy < L->out_h; oy++)
         for (int ox = 0; ox < L->out_w; ox++) {
@@ -107,7 +107,7 @@ static inline __attribute__((always_inline)) void quant_block(const rsck_layer *
     }
 }
 
-static RSCK_CLONES void quant_portable(const rsck_layer *L, const int16_t *pad, int32_t *acc) {
+RSCK_MULTI(static, quant_portable, (const rsck_layer *L, const int16_t *pad, int32_t *acc), (L, pad, acc)) {
     const int Wp = L->in_w + 2 * L->pw;
     for (int oy = 0; oy < L->out_h; oy++) {
         int ox = 0;

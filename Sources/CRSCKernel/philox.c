@@ -41,7 +41,7 @@ rsck_key rsck_derive_key(uint64_t seed, uint64_t stream) {
 static inline float u01(uint32_t v) { return (float)(v >> 8) * 0x1p-24f; }
 
 /* Gaussians, 16 Philox blocks (64 normals) at a time, in vector extensions so that every
- * target_clones variant runs the same IEEE operations in the same order (identical results), with
+ * RSCK_MULTI variant runs the same IEEE operations in the same order (identical results), with
  * the logarithm, sine and cosine as Cephes' single-precision polynomials (relative error ~1e-7)
  * instead of libm calls, which cannot vectorize. Box-Muller per lane pair (0, 1) and (2, 3):
  * r = sqrt(-2 log u), angle 2 pi (v - 1/2), normals r cos, r sin. */
@@ -156,12 +156,12 @@ VINLINE void gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step
     }
 }
 
-RSCK_CLONES void rsck_gaussian(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n) {
+RSCK_MULTI(, rsck_gaussian, (rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out, size_t n), (key, phase, pass, step, out, n)) {
     gaussian(key, phase, pass, step, out, n, 1);
 }
 
-RSCK_CLONES void rsck_gaussian_24bit(rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out,
-                                     size_t n) {
+RSCK_MULTI(, rsck_gaussian_24bit, (rsck_key key, uint32_t phase, uint32_t pass, uint32_t step, float *out,
+                                     size_t n), (key, phase, pass, step, out, n)) {
     gaussian(key, phase, pass, step, out, n, 0);
 }
 

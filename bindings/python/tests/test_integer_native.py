@@ -108,7 +108,7 @@ print(json.dumps(out))
 
 
 def votes(paths, **env_set) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("RSC_DISABLE_VNNI", "RSC_DISABLE_AVX2")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RSC_DISABLE_")}
     env.update(env_set)
     r = subprocess.run([sys.executable, "-c", CHILD, json.dumps(paths)], env=env, capture_output=True,
                        text=True, timeout=600)
@@ -121,8 +121,8 @@ def test_every_kernel_path_gives_the_same_votes(write):
     per CPU; the switches force the others (read once per process, hence the subprocesses)."""
     paths = [write(integer(CASES[n](), 10, 8000)) for n in ("conv-3ch-T8", "resnet-sew-add", "input-pools")]
     default = votes(paths)
-    assert votes(paths, RSC_DISABLE_VNNI="1") == default
-    assert votes(paths, RSC_DISABLE_AVX2="1") == default
+    for switch in ("RSC_DISABLE_VNNI", "RSC_DISABLE_AVX512", "RSC_DISABLE_AVX2"):
+        assert votes(paths, **{switch: "1"}) == default, switch
 
 
 def test_the_arithmetic_is_reported(write):

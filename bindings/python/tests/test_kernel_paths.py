@@ -3,9 +3,11 @@
 Steps with dense events run as u8 x s8 dot products (AVX-512 VNNI, or AVX2 for counts <= 128,
 Sources/CRSCKernel/kernel_dense.c), sparse ones as event-driven row adds; all are exact int32
 sums, so every vote count must be bit-identical whichever paths run: the CPU's own choice, with
-VNNI switched off (RSC_DISABLE_VNNI=1: AVX2 where the CPU has it) and with both switched off
-(RSC_DISABLE_AVX2=1: events only). The switches are read once per process, hence the
-subprocesses. The models cover strides, padding, sumpool counts above one,
+VNNI switched off (RSC_DISABLE_VNNI=1: AVX2 where the CPU has it), with the AVX-512 build of the
+hot loops off (RSC_DISABLE_AVX512=1: the x86-64-v3 one) and with all of them off
+(RSC_DISABLE_AVX2=1: the x86-64 baseline code, events only). The float first layer and the noise
+are compared too, across the three levels of the hot loops. The switches are read once per
+process, hence the subprocesses. The models cover strides, padding, sumpool counts above one,
 channel counts that are not a multiple of 4, IF and soft reset, firing rates from sparse to busy,
 and the shipped model."""
 import json
@@ -37,7 +39,7 @@ print(json.dumps(out))
 
 
 def _votes(paths, disable: str = "") -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("RSC_DISABLE_VNNI", "RSC_DISABLE_AVX2")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RSC_DISABLE_")}
     if disable:
         env[disable] = "1"
     images = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
@@ -73,8 +75,8 @@ def test_dense_and_event_paths_give_identical_votes(tmp_path):
         paths.append(str(p))
     paths.append(str(REPO / "models" / "fmnist_sigma025.rscm"))
     with_dense = _votes(paths)
-    assert _votes(paths, "RSC_DISABLE_VNNI") == with_dense
-    assert _votes(paths, "RSC_DISABLE_AVX2") == with_dense
+    for switch in ("RSC_DISABLE_VNNI", "RSC_DISABLE_AVX512", "RSC_DISABLE_AVX2"):
+        assert _votes(paths, switch) == with_dense, switch
     for counts in with_dense.values():
         assert all(sum(c) == 400 for c in counts)
     # The runs are not degenerate: the models do not all vote one class.
