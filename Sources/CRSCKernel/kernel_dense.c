@@ -304,10 +304,12 @@ int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in) {
     return dense_pays(kind, L, nz);
 }
 
-void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events, uint8_t *pad8) {
+int rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events, uint8_t *pad8) {
     const int kind = dense_kind(L);
-    if (kind && dense_pays(kind, L, fill_pad(L, in, pad8)))
+    if (kind && dense_pays(kind, L, fill_pad(L, in, pad8))) {
         run_dense(kind, L, pad8, acc);
-    else
-        rsck_event(L, in, acc, events);
+        return 1;
+    }
+    rsck_event(L, in, acc, events);
+    return 0;
 }

@@ -40,10 +40,11 @@ RSCK_HIDDEN void rsck_poisson(rsck_key key, uint32_t phase, uint32_t pass, uint3
 /* Per-layer kernels (kernel_layers.c). Maps are HWC. */
 RSCK_HIDDEN void rsck_dense(const rsck_layer *L, const float *in, float *pad, float *acc);
 RSCK_HIDDEN void rsck_event(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events);
-/* A spike-fed layer: event-driven row adds, or a dense VNNI product when L->w4 is set, the CPU has
- * AVX-512 VNNI and this input's events make it cheaper. pad8 holds rsck_count_pad_size(L) bytes. */
-RSCK_HIDDEN void rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events,
-                                  uint8_t *pad8);
+/* A spike-fed layer: event-driven row adds, or a dense product (VNNI or AVX2) when L->w4 is set,
+ * the CPU has one and this input's events make it cheaper; returns 1 when the dense one ran.
+ * pad8 holds rsck_count_pad_size(L) bytes. */
+RSCK_HIDDEN int rsck_count_layer(const rsck_layer *L, const uint16_t *in, int32_t *acc, int32_t *events,
+                                 uint8_t *pad8);
 RSCK_HIDDEN size_t rsck_count_pad_size(const rsck_layer *L);
 /* Whether rsck_count_layer runs this input densely (the choice, for benchmarks and tests). */
 RSCK_HIDDEN int rsck_count_dense_pays(const rsck_layer *L, const uint16_t *in);

@@ -5,6 +5,7 @@
 
 #include "kernel_omp.h"
 #include <string.h>
+#include <time.h>
 
 #define ALIGN 64
 #define MAX_OPS 1024 /* the format's node limit: one operation per node at most */
@@ -25,6 +26,10 @@ typedef struct workspace {
     uint64_t *votes;   /* per-thread vote counts                        */
     void *out[MAX_OPS];         /* outputs: uint16 (COUNT), float (ANALOG) or int32 (CURRENT) maps */
     int32_t *v[MAX_OPS];        /* membranes of neuron operations                                */
+    /* Profiling (rsck_profile): per-operation seconds and dense steps, else NULL. */
+    double *op_time;
+    uint64_t *op_dense;
+    double *coding_time;
     /* Cancellation (rsck_poll): set only while rsck_count_votes runs with a poll. */
     const rsck_poll *poll;
     int leader;                 /* thread 0: the calling thread, which calls poll->fn       */
@@ -140,11 +145,83 @@ static int should_stop(workspace *ws, const rsck_layer *L) {
     return __atomic_load_n(ws->stop, __ATOMIC_RELAXED);
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Operation i of a step; returns 1 when a spike-fed layer ran its dense product. */
+static int operation(const rsck_net *net, workspace *ws, const void *coded, int i) {
+    int dense = 0;
+    const rsck_layer *L = &net->layers[i];
+    const void *in = input_of(ws, coded, L->in0);
+    switch (L->kind) {
+    case RSCK_AVGPOOL:
+    case RSCK_SUMPOOL:
+        if (L->input_kind == RSCK_QUANT)
+            rsck_pool_quant(L, (const int16_t *)in, (int16_t *)ws->out[i]);
+        else if (L->input_kind == RSCK_ANALOG)
+            rsck_pool_analog(L, (const float *)in, (float *)ws->out[i]);
+        else
+            rsck_pool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
+        return 0;
+    case RSCK_MAXPOOL:
+        if (L->input_kind == RSCK_QUANT)
+            rsck_pool_quant(L, (const int16_t *)in, (int16_t *)ws->out[i]);
+        else if (L->input_kind == RSCK_ANALOG)
+            rsck_maxpool_analog(L, (const float *)in, (float *)ws->out[i]);
+        else
+            rsck_maxpool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
+        return 0;
+    case RSCK_ADD:
+    case RSCK_AND:
+    case RSCK_IAND:
+        rsck_combine(L, in, input_of(ws, coded, L->in1), ws->out[i]);
+        return 0;
+    case RSCK_NEURON:
+        rsck_neuron_current(L, (const int32_t *)in, ws->v[i], (uint16_t *)ws->out[i]);
+        return 0;
+    default:
+        break;
+    }
+    /* conv2d / linear: with a fused neuron, giving the logits, or giving a current. */
+    if (L->input_kind == RSCK_ANALOG) {
+        rsck_dense(L, (const float *)in, ws->pad, ws->accf);
+        if (L->last) {
+            for (int o = 0; o < L->out_c; o++)
+                ws->logits[o] += (double)ws->accf[o] * (double)L->scale[o] + (double)L->bias[o];
+            return dense;
+        }
+        if (L->neuron != RSCK_NEURON_NONE)
+            rsck_neuron_analog(L, ws->accf, ws->v[i], (uint16_t *)ws->out[i]);
+        else
+            rsck_current_analog(L, ws->accf, (int32_t *)ws->out[i]);
+    } else {
+        if (L->input_kind == RSCK_QUANT)
+            rsck_quant_layer(L, (const int16_t *)in, ws->acc, ws->pad16);
+        else
+            dense = rsck_count_layer(L, (const uint16_t *)in, ws->acc, ws->events, ws->pad8);
+        if (L->last) {
+            const double m = (double)L->in_mult;
+            for (int o = 0; o < L->out_c; o++)
+                ws->logits[o] += (double)ws->acc[o] * (m * (double)L->scale[o]) + (double)L->bias[o];
+            return dense;
+        }
+        if (L->neuron != RSCK_NEURON_NONE)
+            rsck_neuron_count(L, ws->acc, ws->v[i], (uint16_t *)ws->out[i]);
+        else
+            rsck_current_count(L, ws->acc, (int32_t *)ws->out[i]);
+    }
+    return dense;
+}
+
 /* One time step on the coded input ws->z (CHW): the operations in order, each reading the
  * outputs of earlier ones at this step. Returns early (output unusable) when told to stop. */
 static void step(const rsck_net *net, workspace *ws) {
     const int C = net->in_c;
     const size_t hw = (size_t)net->in_h * net->in_w;
+    const double t0 = ws->op_time ? seconds_now() : 0;
     const void *coded = ws->z;
     if (net->integer) {
         rsck_quantize(net, ws->z, ws->q);
@@ -154,67 +231,17 @@ static void step(const rsck_net *net, workspace *ws) {
             for (size_t p = 0; p < hw; p++) ws->xin[p * C + c] = ws->z[(size_t)c * hw + p];
         coded = ws->xin;
     }
+    if (ws->op_time) *ws->coding_time += seconds_now() - t0;
     for (int i = 0; i < net->n_layers; i++) {
         const rsck_layer *L = &net->layers[i];
         if (ws->poll && should_stop(ws, L)) return;
-        const void *in = input_of(ws, coded, L->in0);
-        switch (L->kind) {
-        case RSCK_AVGPOOL:
-        case RSCK_SUMPOOL:
-            if (L->input_kind == RSCK_QUANT)
-                rsck_pool_quant(L, (const int16_t *)in, (int16_t *)ws->out[i]);
-            else if (L->input_kind == RSCK_ANALOG)
-                rsck_pool_analog(L, (const float *)in, (float *)ws->out[i]);
-            else
-                rsck_pool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
+        if (ws->op_time) {
+            const double t0 = seconds_now();
+            ws->op_dense[i] += (uint64_t)operation(net, ws, coded, i);
+            ws->op_time[i] += seconds_now() - t0;
             continue;
-        case RSCK_MAXPOOL:
-            if (L->input_kind == RSCK_QUANT)
-                rsck_pool_quant(L, (const int16_t *)in, (int16_t *)ws->out[i]);
-            else if (L->input_kind == RSCK_ANALOG)
-                rsck_maxpool_analog(L, (const float *)in, (float *)ws->out[i]);
-            else
-                rsck_maxpool_count(L, (const uint16_t *)in, (uint16_t *)ws->out[i]);
-            continue;
-        case RSCK_ADD:
-        case RSCK_AND:
-        case RSCK_IAND:
-            rsck_combine(L, in, input_of(ws, coded, L->in1), ws->out[i]);
-            continue;
-        case RSCK_NEURON:
-            rsck_neuron_current(L, (const int32_t *)in, ws->v[i], (uint16_t *)ws->out[i]);
-            continue;
-        default:
-            break;
         }
-        /* conv2d / linear: with a fused neuron, giving the logits, or giving a current. */
-        if (L->input_kind == RSCK_ANALOG) {
-            rsck_dense(L, (const float *)in, ws->pad, ws->accf);
-            if (L->last) {
-                for (int o = 0; o < L->out_c; o++)
-                    ws->logits[o] += (double)ws->accf[o] * (double)L->scale[o] + (double)L->bias[o];
-                return;
-            }
-            if (L->neuron != RSCK_NEURON_NONE)
-                rsck_neuron_analog(L, ws->accf, ws->v[i], (uint16_t *)ws->out[i]);
-            else
-                rsck_current_analog(L, ws->accf, (int32_t *)ws->out[i]);
-        } else {
-            if (L->input_kind == RSCK_QUANT)
-                rsck_quant_layer(L, (const int16_t *)in, ws->acc, ws->pad16);
-            else
-                rsck_count_layer(L, (const uint16_t *)in, ws->acc, ws->events, ws->pad8);
-            if (L->last) {
-                const double m = (double)L->in_mult;
-                for (int o = 0; o < L->out_c; o++)
-                    ws->logits[o] += (double)ws->acc[o] * (m * (double)L->scale[o]) + (double)L->bias[o];
-                return;
-            }
-            if (L->neuron != RSCK_NEURON_NONE)
-                rsck_neuron_count(L, ws->acc, ws->v[i], (uint16_t *)ws->out[i]);
-            else
-                rsck_current_count(L, ws->acc, (int32_t *)ws->out[i]);
-        }
+        operation(net, ws, coded, i);
     }
 }
 
@@ -233,6 +260,7 @@ void rsck_forward(const rsck_net *net, const float *inputs, void *scratch, doubl
     workspace ws;
     carve(net, (char *)scratch, &ws);
     ws.poll = NULL;
+    ws.op_time = NULL;
     const size_t d = (size_t)net->in_c * net->in_h * net->in_w;
     pass_begin(net, &ws);
     for (int t = 0; t < net->time_steps; t++) {
@@ -303,6 +331,7 @@ int rsck_count_votes_batch(const rsck_net *net, const float *xs, const rsck_key 
         workspace ws;
         carve(net, (char *)scratch[omp_get_thread_num()], &ws);
         ws.poll = poll;
+        ws.op_time = NULL;
         ws.leader = omp_get_thread_num() == 0;
         ws.work = 0;
         ws.stop = &stop;
@@ -339,4 +368,24 @@ int rsck_count_votes_batch(const rsck_net *net, const float *xs, const rsck_key 
         if (current != UINT64_MAX) flush_votes(K, current, ws.votes, votes);
     }
     return stop;
+}
+
+void rsck_profile(const rsck_net *net, const float *x, rsck_key key, uint32_t passes, void *scratch,
+                  double *op_seconds, uint64_t *op_dense, double *coding_seconds) {
+    workspace ws;
+    carve(net, (char *)scratch, &ws);
+    ws.poll = NULL;
+    ws.op_time = op_seconds;
+    ws.op_dense = op_dense;
+    ws.coding_time = coding_seconds;
+    for (uint32_t pass = 0; pass < passes; pass++) {
+        pass_begin(net, &ws);
+        for (int t = 0; t < net->time_steps; t++) {
+            const double t0 = seconds_now();
+            code_input(net, x, key, 0, pass, (uint32_t)t, &ws);
+            *coding_seconds += seconds_now() - t0;
+            step(net, &ws);
+        }
+        pass_end(net, &ws, NULL);
+    }
 }

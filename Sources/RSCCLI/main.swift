@@ -8,6 +8,7 @@ let usage = """
     usage: rsc-cli info MODEL
            rsc-cli predict MODEL DATA [options]
            rsc-cli certify MODEL DATA [options]
+           rsc-cli profile MODEL DATA [--start I] [--count K] [--n N] [--seed S]
            rsc-cli --version
 
     DATA: .npy (floats in model input order, or uint8 images scaled by 1/255) or idx/idx.gz images
@@ -39,6 +40,11 @@ let usage = """
                       run goes on, exit status 0; without it the run stops there with status 1
       -V, --version   the version of rsc (library and tool) and the model formats it reads
 
+    profile: one thread runs N noisy passes (default 2000) of each selected image (default the
+    first) with every operation of the network timed; prints a Markdown table of each operation's
+    time per step, share of the step and, for weighted layers, multiply-accumulates per second
+    against this CPU's int8 peak (bench/RESULTS.md).
+
     Output: TSV on stdout (certify: idx label predict radius correct time; predict: idx label
     predict correct time; predict -1 = abstain, -2 = invalid input skipped), a summary on stderr.
     The TSV's radius has 4 decimals rounded down (never above the certified radius: 0.24997 is
@@ -62,6 +68,7 @@ struct Options {
     var radii: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
     var sequential = false
     var skipInvalid = false
+    var nGiven = false
 
     init(_ args: ArraySlice<String>) throws {
         var it = args.makeIterator()
@@ -77,7 +84,7 @@ struct Options {
         while let a = it.next() {
             switch a {
             case "--labels": labels = try value(a)
-            case "--n": n = try int(a)
+            case "--n": n = try int(a); nGiven = true
             case "--n0": n0 = try int(a)
             case "--threads": threads = try int(a)
             case "--start": start = try int(a)
@@ -270,6 +277,18 @@ func run(_ args: [String]) throws {
             fflush(nil)  // every stream: Swift 6 mode refuses a reference to the global `stdout`
         }
         FileHandle.standardError.write(Data(summary.report(certify: command == "certify").utf8))
+    case "profile":
+        guard o.positional.count == 2 else { throw CLIError("usage: rsc-cli profile MODEL DATA [--start I] [--count K] [--n N]") }
+        let model = try loadModel(o.positional[0])
+        let data = try loadData(o.positional[1], labels: nil, model: model, start: o.start, count: o.count ?? 1,
+                                maxDecompressedBytes: o.maxDecompressedBytes)
+        let passes = o.nGiven ? o.n : 2000
+        do {
+            let profiles = try data.range.map { try model.profile(Array(data.sample($0)), passes: passes, seed: o.seed, stream: UInt64($0)) }
+            print(profileTable(profiles, model: model))
+        } catch let e as RSCError {
+            throw CLIError("rsc-cli: \(e.message)")
+        }
     default:
         throw CLIError("unknown command '\(command)'\n\(usage)")
     }

@@ -145,6 +145,19 @@ int rsck_count_votes_batch(const rsck_net *net, const float *xs, const rsck_key 
                            uint64_t passes, uint64_t first_item, uint64_t count, int nthreads,
                            void *const *scratch, uint64_t *votes, const rsck_poll *poll);
 
+/* Profiling (rsc-cli profile): passes [0, passes) of phase 0 on x, single-threaded and otherwise
+ * as rsck_count_votes runs them, adding each operation's time in seconds to op_seconds[i] and the
+ * number of its steps that ran a dense product (kernel_dense.c) to op_dense[i], i < n_layers;
+ * coding_seconds gets the time spent drawing and coding the input. Timing costs a clock read per
+ * operation and step (tens of nanoseconds). */
+void rsck_profile(const rsck_net *net, const float *x, rsck_key key, uint32_t passes, void *scratch,
+                  double *op_seconds, uint64_t *op_dense, double *coding_seconds);
+
+/* One thread's peak rate of int8 products per second in the dense product this CPU runs (VNNI
+ * vpdpbusd, or AVX2 vpmaddubsw with an int16 add), measured for about `seconds`; *what names it.
+ * 0 where neither runs. */
+double rsck_int8_peak(double seconds, const char **what);
+
 /* Operations of one step of op (the unit of rsc_model_info.work_per_pass and of rsck_poll). */
 uint64_t rsck_op_work(const rsck_layer *op);
 

@@ -60,6 +60,8 @@ final class NetworkPlan: @unchecked Sendable {
     private(set) var planBytes = 0
     /// Arithmetic 1: the model's classifier is the integer pipeline of docs/format.md.
     private var integer = false
+    /// What each operation of the plan runs, in plan order (rsc-cli profile).
+    private(set) var operationNames: [String] = []
 
     init(_ m: ModelDescription, options: LoadOptions = LoadOptions()) throws {
         let nodes = m.nodes
@@ -186,11 +188,13 @@ final class NetworkPlan: @unchecked Sendable {
                     if fused == nil && i < nodes.count { L.out_kind = Int32(RSCK_CURRENT) }
                     values[i].op = Int32(planned.count)
                     planned.append(L)
+                    operationNames.append(operationName(m, i, source: src, fused: fused))
                     continue
                 }
                 L.out_kind = kernelKind(values[i])
                 values[i].op = Int32(planned.count)
                 planned.append(L)
+                operationNames.append(operationName(m, i, source: src, fused: nil))
             }
             let p = try allocate(planned)
             layers = p
@@ -212,6 +216,25 @@ final class NetworkPlan: @unchecked Sendable {
             release()
             throw error
         }
+    }
+
+    /// "node 3 (conv2d) 16->32 3x3 on counts <= 4 + LIF", for profiles.
+    private func operationName(_ m: ModelDescription, _ i: Int, source: Value, fused: Int?) -> String {
+        let n = m.nodes[i - 1], inC = shape(m, n.inputs[0]).channels
+        var s = m.label(i)
+        if n.kind.isWeighted {
+            s += " \(inC)->\(n.output.channels)" + (n.kind == .conv2d ? " \(n.kernel.h)x\(n.kernel.w)" : "")
+        }
+        let input: String
+        switch source.type {
+        case .analog: input = source.quantized ? (n.inputs[0] == 0 ? "the int16 input" : "int16 sums of the input") : "floats"
+        case .spikes: input = "spikes"
+        case .counts: input = "counts <= \(source.maxCount)"
+        case .current: input = "currents"
+        }
+        s += " on \(input)"
+        if let fused { s += " + \(m.nodes[fused - 1].kind)" }
+        return s
     }
 
     private func kernelKind(_ v: Value) -> Int32 {
