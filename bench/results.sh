@@ -8,7 +8,9 @@
 #      and the best int8 form that keeps >= 99% argmax agreement), both shipped models, n = ORT_N
 #      (default 5000), 3 rounds, with PyTorch timed again in the same run; needs the `bench` extra
 #      (onnxruntime, onnx: installed below if missing, pinned);
-#   2. the dense VNNI path against events only (RSC_DISABLE_VNNI=1), end to end, same run;
+#   1d. rsc-cli profile of both shipped models: each operation's share of a step, dense layers
+#      against this CPU's int8 peak;
+#   2. the kernel's code paths (VNNI, AVX-512, AVX2 switched off in turn), end to end, same run;
 #   3. the kernel microbenchmark (kernel_bench.sh): each layer kind against the int8 peak;
 #   4. certify's peak memory at n = 1,000 and n = 100,000.
 # Text after the line "<!-- analysis -->" in the existing file is kept (written by hand).
@@ -66,13 +68,26 @@ certify_time() {  # certify_time THREADS [ENV=VALUE]: seconds for image 0 at n =
         echo '```'
         echo
     done
-    echo "## 2. Dense VNNI steps against events only (image 0, n = 100,000, seconds per image)"
+    echo "## 1d. Where a step's time goes (rsc-cli profile: one thread, image 0, 4000 passes)"
     echo
-    echo "| threads | default | RSC_DISABLE_VNNI=1 | speed-up |"
-    echo "|---:|---:|---:|---:|"
+    for m in "$MODEL" "$SEW_MODEL"; do
+        echo "\`$m\`: $("$CLI" info "$m" | sed -n 's/^arithmetic *//p') arithmetic"
+        echo
+        "$CLI" profile "$m" "$DATA" --n 4000
+        echo
+    done
+    echo "## 2. The kernel's code paths (image 0, n = 100,000, seconds per image)"
+    echo
+    echo "The CPU's own choice against the same run with a path switched off (docs/kernel.md): no VNNI"
+    echo "(the AVX2 dense product where the CPU has it), no AVX-512 build of the hot loops, and the"
+    echo "x86-64 baseline (no AVX at all: SSE2 loops, event-driven spike-fed layers). Same votes in all."
+    echo
+    echo "| threads | default | RSC_DISABLE_VNNI=1 | RSC_DISABLE_AVX512=1 | RSC_DISABLE_AVX2=1 | baseline / default |"
+    echo "|---:|---:|---:|---:|---:|---:|"
     for th in 1 2; do
-        a=$(certify_time "$th" RSC_DISABLE_VNNI=0) b=$(certify_time "$th" RSC_DISABLE_VNNI=1)
-        echo "| $th | $a | $b | $(python3 -c "print(f'{$b / $a:.2f}x')") |"
+        a=$(certify_time "$th") b=$(certify_time "$th" RSC_DISABLE_VNNI=1)
+        c=$(certify_time "$th" RSC_DISABLE_AVX512=1) d=$(certify_time "$th" RSC_DISABLE_AVX2=1)
+        echo "| $th | $a | $b | $c | $d | $(python3 -c "print(f'{$d / $a:.2f}x')") |"
     done
     echo
     echo "## 3. Kernel microbenchmark (one thread)"
