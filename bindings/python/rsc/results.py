@@ -295,6 +295,7 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
         lines += ["", "† r is above the largest radius certifiable with this n and "
                   "sigma_eff (first table): 0% by construction, not a measured failure."]
     lines += _comparison_markdown(results, args)
+    lines += _baseline_markdown(results, args)
     lines += _sequential_markdown(results, args)
     lines += [
         "",
@@ -361,6 +362,51 @@ def _comparison_markdown(results: list[dict], args) -> list[str]:
         "| model | against | sigma | PREDICT: images | PREDICT | against | difference | CERTIFY n "
         "| images | certified at r = 0.25 | against | difference |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *lines,
+    ]
+
+
+def _baseline_markdown(results: list[dict], args) -> list[str]:
+    """Each model against the results of the model it was fine-tuned from, kept in
+    `--baseline-dir` under the same stem (the float models before the integer arithmetic,
+    docs/format.md "Arithmetic"): on the images both have rows for, PREDICT accuracy and abstain,
+    and certified accuracy at every radius of the CERTIFY rows at n = --n, in points."""
+    base_dir = Path(args.baseline_dir) if args.baseline_dir else None
+    if base_dir is None or not base_dir.is_dir():
+        return []
+    lines = []
+    for r in results:
+        stem = r["path"].stem
+        pb = _prefix_rows(base_dir / f"{stem}_predict_n{args.predict_n}.tsv")
+        cb = _prefix_rows(base_dir / f"{stem}_certify_n{args.n}.tsv")
+        pr, cr = r.get("predict"), r["certify"].get(args.n)
+        cells = []
+        if pr and pb:
+            k = min(pr["count"], len(pb))
+            (a, aa), (b, ba) = (((float(np.mean([int(x["predict"]) == int(x["label"]) for x in rows[:k]])),
+                                  float(np.mean([int(x["predict"]) < 0 for x in rows[:k]]))))
+                                for rows in (pr["rows"], pb))
+            cells.append(f"PREDICT n = {args.predict_n:,} | {k} | accuracy {_fmt_pct(a)}% ({100 * (a - b):+.1f}), "
+                         f"abstain {_fmt_pct(aa)}% ({100 * (aa - ba):+.1f})")
+        if cr and cb:
+            k = min(cr["count"], len(cb))
+            a, b = _certified(cr["rows"][:k])[0], _certified(cb[:k])[0]
+            cells.append(f"CERTIFY n = {args.n:,} | {k} | " + ", ".join(
+                f"r = {v:g}: {_fmt_pct(x)}% ({100 * (x - y):+.1f})" for v, x, y in zip(RADII, a, b)))
+        lines += [f"| {stem} | {c} |" for c in cells]
+    if not lines:
+        return []
+    return [
+        "",
+        "## Against the models they were fine-tuned from",
+        "",
+        f"The models in `{_rel(base_dir)}/` were the shipped ones before they were fine-tuned to "
+        "the integer arithmetic (docs/format.md, \"Arithmetic\"; models/README.md); their TSVs are "
+        "kept there. Each row: this model's accuracy on the images both have rows for (the first "
+        "k), and in brackets the difference from the earlier model in points.",
+        "",
+        "| model | run | images | accuracy (difference) |",
+        "|---|---|---:|---|",
         *lines,
     ]
 
@@ -471,6 +517,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="0: all")
     p.add_argument("--out-dir", default=str(REPO / "docs" / "results"))
     p.add_argument("--md", default=str(REPO / "docs" / "results.md"))
+    p.add_argument("--baseline-dir", default=str(REPO / "docs" / "results" / "float"),
+                   help="TSVs of the models the shipped ones were fine-tuned from (a comparison table)")
     p.add_argument("--skip-predict", action="store_true")
     p.add_argument("--skip-certify", action="store_true")
     p.add_argument("--sequential", action="store_true",
@@ -498,9 +546,10 @@ def main(argv=None) -> int:
     # The page always covers every shipped model: others are summarised from their TSVs.
     others = argparse.Namespace(**{**vars(args), "skip_predict": True, "skip_certify": True,
                                    "sequential": False, "fresh": False})
-    ran = {Path(m).resolve() for m in args.models}
+    # (by stem: the TSVs are named by it, so a model of the same name elsewhere stands for it)
+    ran = {Path(m).stem for m in args.models}
     for m in DEFAULT_MODELS:
-        if m.exists() and m.resolve() not in ran:
+        if m.exists() and m.stem not in ran:
             results.append(_run_model(m, x, y, others, args.out_dir, lambda msg: None))
     md = _markdown(results, args, cpu_name(), started)
     Path(args.md).write_text(md)

@@ -167,3 +167,33 @@ def test_residual_against_conv_net(tmp_path, librsc):
                           f"{100 * (acc_sew - acc_conv):+.1f}"]
     assert acc_sew < acc_conv
     assert cells[7:9] == ["1,000", "4"] and cells[11] == "+0.0"  # same model: same certificates
+
+
+def test_against_the_model_fine_tuned_from(tmp_path, librsc):
+    """--baseline-dir: each model against the TSVs of the model it was fine-tuned from, on the
+    images both have, in points; nothing without the directory."""
+    import shutil
+    out, base = tmp_path / "out", tmp_path / "float"
+    out.mkdir()
+    argv = ["--models", str(MODEL), "--images", str(IMAGES), "--labels", str(LABELS), "--count", "6",
+            "--certify-count", "4", "--n", "1000", "--n0", "20", "--predict-n", "50", "--threads", "1",
+            "--out-dir", str(out), "--md", str(tmp_path / "results.md"), "--quiet"]
+    assert R.main([*argv, "--baseline-dir", str(base)]) == 0
+    assert "## Against the models they were fine-tuned from" not in (tmp_path / "results.md").read_text()
+    shutil.copytree(out, base)
+    # The earlier model got image 1 wrong and had only 5 PREDICT rows.
+    p = base / "fmnist_demo_predict_n50.tsv"
+    rows = _rows(p)[:5]
+    rows[1]["predict"] = str((int(rows[1]["label"]) + 1) % 10)
+    with open(p, "w") as f:
+        f.write("\t".join(R.PRED_COLS) + "\n")
+        f.writelines("\t".join(r[c] for c in R.PRED_COLS) + "\n" for r in rows)
+    assert R.main([*argv, "--baseline-dir", str(base), "--skip-predict", "--skip-certify"]) == 0
+    md = (tmp_path / "results.md").read_text()
+    now = _rows(out / "fmnist_demo_predict_n50.tsv")[:5]
+    acc = sum(int(r["predict"]) == int(r["label"]) for r in now) / 5
+    before = sum(int(r["predict"]) == int(r["label"]) for r in rows) / 5
+    assert acc > before
+    assert (f"| fmnist_demo | PREDICT n = 50 | 5 | accuracy {100 * acc:.1f}% ({100 * (acc - before):+.1f}),"
+            in md)
+    assert "| fmnist_demo | CERTIFY n = 1,000 | 4 | r = 0: " in md and "(+0.0)" in md
