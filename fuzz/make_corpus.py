@@ -14,7 +14,8 @@ load/     valid models (the fixtures of Tests/Fixtures, v1 chains and v2 graphs,
           or weights beyond the limits; v2: currents read twice, cycles, unused nodes, adds of
           mismatched shapes or counts, residual sums beyond fixed point...), written without the
           writer's validation; near-graph-*: one field of a v2 node record at a time; limit-*:
-          valid models just below the work and scratch limits.
+          valid models just below the work and scratch limits; *-integer-*: arithmetic 1 models,
+          their header fields at bad values, input pools beyond int16.
 certify/  inputs for fuzz/fuzz_certify.c (layout in its header comment): each fixture model with
           each call, valid arguments, and a few with NaN, infinity and huge input values.
 """
@@ -34,6 +35,7 @@ OUT = ROOT / "fuzz" / "corpus"
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
 
 from rsc import format as rf  # noqa: E402
+from rsc import graph as rg  # noqa: E402
 
 
 def fix_crc(data: bytes | bytearray) -> bytes:
@@ -233,6 +235,35 @@ def structural_graph() -> dict[str, bytes]:
     return out
 
 
+def integer_models(fixtures: dict[str, bytes]) -> dict[str, bytes]:
+    """Arithmetic 1 (docs/format.md, "Arithmetic"): fixtures made integer models (header bytes
+    80..91), the fields one at a time at bad values, and input pools whose sums leave int16."""
+    def arith(data: bytes, kind: int, shift: int, limit: int) -> bytes:
+        b = bytearray(data)
+        struct.pack_into("<III", b, 80, kind, shift, limit)
+        return fix_crc(b)
+
+    files = {}
+    for name in ("conv_lif", "sew_add", "resnet_spiking", "poisson_mlp"):
+        files[f"valid-integer-{name}"] = arith(fixtures[name], 1, 12, 32767)
+    base = fixtures["conv_lif"]
+    for label, (kind, shift, limit) in {
+            "arithmetic-2": (2, 12, 32767), "arithmetic-max": (0xFFFFFFFF, 12, 32767),
+            "shift-25": (1, 25, 32767), "shift-max": (1, 0xFFFFFFFF, 32767),
+            "limit-0": (1, 12, 0), "limit-32768": (1, 12, 32768), "limit-max": (1, 12, 0xFFFFFFFF),
+            "float-with-shift": (0, 12, 0), "float-with-limit": (0, 0, 7)}.items():
+        files[f"near-integer-{label}"] = arith(base, kind, shift, limit)
+    # An average pool of the input: 4 x 32767 grid units leave int16 (refused); 8191 fit.
+    g = rg.Graph((1, 6, 6))
+    rng = np.random.default_rng(7)
+    conv = g.lif(g.conv2d(g.avgpool2d(g.input, 2), rng.normal(0, 0.5, (2, 1, 3, 3)), padding=1))
+    g.linear(g.flatten(conv), rng.normal(0, 0.5, (2, 2 * 3 * 3)))
+    pooled = rf.to_bytes(g.build(time_steps=2, coding="gaussian", sigma=0.5))
+    files["rule-integer-input-pool-int16"] = arith(pooled, 1, 12, 32767)
+    files["valid-integer-input-pool"] = arith(pooled, 1, 12, 8191)
+    return files
+
+
 def certify_seeds(fixture_names: list[str]) -> dict[str, bytes]:
     """fuzz_certify.c inputs; model index = position in the sorted fixture names."""
     out: dict[str, bytes] = {}
@@ -346,6 +377,8 @@ def corpus() -> dict[str, bytes]:
         files[f"load/near-{name}.rscm"] = data
     for name, data in structural_graph().items():
         files[f"load/rule-{name}.rscm"] = data
+    for name, data in integer_models(fixtures).items():
+        files[f"load/{name}.rscm"] = data
     for name, data in certify_seeds(list(fixtures)).items():
         files[f"certify/{name}.bin"] = data
     return files

@@ -160,7 +160,8 @@ static size_t mut_structural(uint8_t *d, size_t size, size_t max_size, uint64_t 
         return size;
     }
     default: {  /* field: an edge value in any u32 field of a record or of the header */
-        if (mut_next(rng) % 4 == 0) mut_wr32(d + 4 * (2 + mut_next(rng) % 14), edge);
+        /* header words 8..91: version to input_limit (arithmetic, input_shift, input_limit at 80..91) */
+        if (mut_next(rng) % 4 == 0) mut_wr32(d + 4 * (2 + mut_next(rng) % 21), edge);
         else mut_wr32(rec + 4 * (mut_next(rng) % 26), edge);
         return size;
     }

@@ -100,7 +100,7 @@ final class NetworkPlan: @unchecked Sendable {
                 break
             }
             if v.quantized && v.maxCount > Self.quantLimit {
-                throw RSCError.unsupported("\(label): sums of the quantized input can reach \(v.maxCount) grid units, more than the \(Self.quantLimit) of int16 (a smaller input_limit avoids it)")
+                throw RSCError.limit("\(label): sums of the quantized input can reach \(v.maxCount) grid units, more than the \(Self.quantLimit) of int16 (a smaller input_limit avoids it)")
             }
             if !v.isInteger && Self.inputBound(m) * v.gain > Self.floatBound {
                 throw RSCError.unsupported("\(label): sum pools of the input can reach \(Self.inputBound(m) * v.gain), beyond float32 (the model can overflow)")

@@ -134,3 +134,16 @@ def test_the_arithmetic_is_reported(write):
     cli = REPO / ".build" / "release" / "rsc-cli"  # as tests/test_cli.py
     out = subprocess.run([str(cli), "info", m.path], capture_output=True, text=True).stdout
     assert "arithmetic   integer (input grid 2^-11, clamped to +-30000)" in out
+
+
+def test_input_sums_beyond_int16_are_refused_alike(write):
+    """An average pool of the input sums 4 grid values: with the clamp at 32767 they can leave
+    int16, and the loader and rsc.fixedpoint refuse the model with the same status."""
+    from rsc import fixedpoint
+    from rsc.errors import LimitError
+    spec = integer(pools_of_the_input(), 10, 32767)
+    with pytest.raises(LimitError, match="int16"):
+        rsc.load(write(spec))
+    with pytest.raises(LimitError):
+        fixedpoint.plan(spec)
+    assert rsc.load(write(integer(pools_of_the_input(), 10, 8191))).info.arithmetic == "integer"
