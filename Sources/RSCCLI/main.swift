@@ -283,6 +283,7 @@ func run(_ args: [String]) throws {
         let data = try loadData(o.positional[1], labels: nil, model: model, start: o.start, count: o.count ?? 1,
                                 maxDecompressedBytes: o.maxDecompressedBytes)
         let passes = o.nGiven ? o.n : 2000
+        guard !data.range.isEmpty else { throw CLIError("rsc-cli: profile needs at least one image (--count >= 1)") }
         do {
             let profiles = try data.range.map { try model.profile(Array(data.sample($0)), passes: passes, seed: o.seed, stream: UInt64($0)) }
             print(profileTable(profiles, model: model))

@@ -382,3 +382,24 @@ def test_sample_shapes_other_than_the_models_are_refused(tmp_path):
     out = run("predict", model, tmp_path / "nhwc.npy", "--n", 100)
     assert out.returncode == 2 and "samples have shape (28, 28, 1)" in out.stderr, out.stderr
     assert "(1, 28, 28) or (784,) or (28, 28)" in out.stderr, out.stderr
+
+
+def test_profile_times_every_operation():
+    """rsc-cli profile: one row per operation of the plan plus the coding, shares summing to 100%,
+    dense steps and rates for the weighted layers only; no image or no pass is a usage error."""
+    data = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
+    out = run("profile", REPO / "models" / "fmnist_sew_sigma025.rscm", data, "--n", "50", "--count", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("2 image(s) x 50 passes x T = 4, one thread:")
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if re.match(r"\| (\d+|-) \|", line)]
+    assert rows[0][1].strip() == "noise and input coding"
+    ops = rows[1:]
+    assert [int(r[0]) for r in ops] == list(range(len(ops))) and len(ops) == 16  # the plan's operations
+    assert abs(sum(float(r[3].strip().rstrip("%")) for r in rows) - 100) < 0.5
+    for r in ops:
+        weighted = "(conv2d)" in r[1] or "(linear)" in r[1]
+        assert weighted == r[6].strip().endswith("GMAC/s") and weighted == bool(r[4].strip())
+    assert "node 8 (add) on spikes" in out.stdout and "node 1 (conv2d) 1->16 3x3 on floats + lif" in out.stdout
+    for bad in (("--count", "0"), ("--n", "0")):
+        out = run("profile", REPO / "models" / "fmnist_sigma025.rscm", data, *bad)
+        assert out.returncode == 2 and out.stderr.startswith("rsc-cli: ") and not out.stdout
