@@ -9,7 +9,7 @@ out=${TMPDIR:-/tmp}/rsc-kernel-bench
 mkdir -p "$out.o"
 # Compiled and linked apart: clang -fopenmp at link time adds -lomp, which Debian lacks (libomp5).
 objs=()
-for src in bench/kernel_bench.c Sources/CRSCKernel/kernel_layers.c Sources/CRSCKernel/kernel_dense.c Sources/CRSCKernel/kernel_cpu.c Sources/CRSCKernel/kernel_quant.c \
+for src in bench/kernel_bench.c Sources/CRSCKernel/kernel_layers.c Sources/CRSCKernel/kernel_dense.c Sources/CRSCKernel/kernel_cpu.c Sources/CRSCKernel/kernel_quant.c Sources/CRSCKernel/kernel_profile.c \
            Sources/CRSCKernel/kernel_graph.c Sources/CRSCKernel/philox.c; do
     obj=$out.o/$(basename "$src" .c).o
     "$CC" -O3 -ffp-contract=off -fno-math-errno -fopenmp -I Sources/CRSCKernel -I Sources/CRSCKernel/include \
