@@ -19,12 +19,12 @@ typedef struct workspace {
     float *accf;       /* float accumulators of an analog-fed layer     */
     float *pad;        /* zero-padded copy of an analog-fed layer's input */
     int32_t *events;   /* channels and counts of one pixel's events     */
-    uint8_t *pad8;     /* byte copy of a spike-fed layer's input (dense VNNI path) */
+    uint8_t *pad8;     /* byte copy of a spike-fed layer's input (dense path) */
     int16_t *q;        /* arithmetic 1: the coded input on its int16 grid, HWC        */
     int16_t *pad16;    /* zero-padded copy of an int16-fed layer's input              */
     double *logits;    /* running sum over steps of the last layer      */
     uint64_t *votes;   /* per-thread vote counts                        */
-    void *out[MAX_OPS];         /* outputs: uint16 (COUNT), float (ANALOG) or int32 (CURRENT) maps */
+    void *out[MAX_OPS];         /* outputs: uint16 (COUNT), float (ANALOG), int32 (CURRENT), int16 (QUANT) */
     int32_t *v[MAX_OPS];        /* membranes of neuron operations                                */
     /* Profiling (rsck_profile): per-operation seconds and dense steps, else NULL. */
     double *op_time;

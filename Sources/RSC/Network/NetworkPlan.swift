@@ -227,7 +227,7 @@ final class NetworkPlan: @unchecked Sendable {
         }
         let input: String
         switch source.type {
-        case .analog: input = source.quantized ? (n.inputs[0] == 0 ? "the int16 input" : "int16 sums of the input") : "floats"
+        case .analog: input = source.quantized ? (n.inputs[0] == 0 ? "the int16 input" : "int16 pools of the input") : "floats"
         case .spikes: input = "spikes"
         case .counts: input = "counts <= \(source.maxCount)"
         case .current: input = "currents"
