@@ -49,9 +49,10 @@ that coding and sigma 0; it PREDICTs, but only the gaussian codings certify.
 
 `--teacher ANN.pt` distils the logits of an `--ann` checkpoint (run in eval mode on the clean
 image) into the SNN, in the main epochs and the int8-aware fine-tuning steps alike: loss
-`(1 - a) CE(s, y) + a T^2 KL(softmax(t / T) || softmax(s / T))` with a = `--distill-weight`
-(0.5), T = `--distill-temperature` (4), s the SNN's T-averaged logits, t the teacher's
-(`distillation_loss`); the checkpoint's `train` entry records the teacher, T and a.
+`(1 - a) CE(s, y) + a tau^2 KL(softmax(t / tau) || softmax(s / tau))` with a = `--distill-weight`
+(0.5), tau = `--distill-temperature` (4), s the SNN's logits (mean over its time steps), t the
+teacher's (`distillation_loss`); the checkpoint's `train` entry records the teacher, tau and a.
+Only this logit term is implemented (E-RSCT's pre-synaptic loss is not reproduced).
 """
 
 from __future__ import annotations
@@ -165,8 +166,8 @@ def _coding_tag(args) -> str:
 
 
 def distillation_loss(student_logits, teacher_logits, labels, temperature: float, weight: float):
-    """Hinton et al.'s (2015) logit distillation: `(1 - a) CE(s, y) + a T^2
-    KL(softmax(t / T) || softmax(s / T))`, batch means (a = weight, T = temperature)."""
+    """Hinton et al.'s (2015) logit distillation: `(1 - a) CE(s, y) + a tau^2
+    KL(softmax(t / tau) || softmax(s / tau))`, batch means (a = weight, tau = temperature)."""
     import torch.nn.functional as F
     ce = F.cross_entropy(student_logits, labels)
     kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),

@@ -66,7 +66,8 @@ def test_certificate_is_the_recomputation_from_its_votes():
     for i, c in enumerate(certs):
         # The same stream gives the same votes (and a different batch size the same draws order).
         g = sa._generator(3, i)
-        c0, c1 = sa.vote_counts(net, x[i], 0.25, 20, g, 64), sa.vote_counts(net, x[i], 0.25, 200, g, 64)
+        c0 = sa.vote_counts(net, x[i], 0.25, 20, g, 64)
+        c1 = sa.vote_counts(net, x[i], 0.25, 200, g, 64)
         assert np.array_equal(c0, c.counts0) and np.array_equal(c1, c.counts)
         assert c0.sum() == 20 and c1.sum() == 200
         sel = int(np.argmax(c0))
