@@ -519,7 +519,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="", help="the .rscm file to write (required unless --ann)")
     p.add_argument("--ann", action="store_true",
                    help="train the ANN baseline of the same architecture (ReLU instead of LIF, "
-                        "no noise, T = 1, no int8 step); writes only --checkpoint, no .rscm")
+                        "no coding noise (--sigma adds Gaussian augmentation), T = 1, no int8 "
+                        "step); writes only --checkpoint, no .rscm")
     p.add_argument("--arch", default="conv", choices=["conv", "sew-resnet", "spiking-resnet"],
                    help="conv: rsc.nn.RSCNet (the shipped conv net); sew-resnet / spiking-resnet: "
                         "rsc.nn.RSCResNet (a format v2 graph)")

