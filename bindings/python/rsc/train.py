@@ -39,6 +39,20 @@ coding noise, one step; `rsc.eval` attacks it next to the SNNs): same data, opti
 and seed; no int8 step and no `.rscm` (rsc runs SNNs), only the `--checkpoint`:
 
     python3 -m rsc.train --ann --epochs 8 --seed 0 --threads 1 --checkpoint models/fmnist_ann.pt
+
+`--ann --sigma S` trains that ANN on `x + S * eps` (Cohen et al.'s randomized-smoothing base
+classifier: one fresh Gaussian draw per image per training step, pixel space, no clipping; the
+checkpoint's `train["sigma"]` records S); `rsc.smoothed_ann` certifies it.
+
+`--coding poisson` / `--coding direct` (no `--sigma`) train SNNs of those codings: the .rscm has
+that coding and sigma 0; it PREDICTs, but only the gaussian codings certify.
+
+`--teacher ANN.pt` distils the logits of an `--ann` checkpoint (run in eval mode on the clean
+image) into the SNN, in the main epochs and the int8-aware fine-tuning steps alike: loss
+`(1 - a) CE(s, y) + a tau^2 KL(softmax(t / tau) || softmax(s / tau))` with a = `--distill-weight`
+(0.5), tau = `--distill-temperature` (4), s the SNN's logits (mean over its time steps), t the
+teacher's (`distillation_loss`); the checkpoint's `train` entry records the teacher, tau and a.
+Only this logit term is implemented (E-RSCT's pre-synaptic loss is not reproduced).
 """
 
 from __future__ import annotations
@@ -101,8 +115,10 @@ def _bar(total: int, desc: str):
     return None
 
 
-def evaluate(net, x, y, batch: int = 500, coding: str | None = None, seed: int = 1234) -> float:
-    """Accuracy of one pass per image (the model's coding unless `coding` overrides it)."""
+def evaluate(net, x, y, batch: int = 500, coding: str | None = None, seed: int = 1234,
+             noise_sigma: float = 0.0) -> float:
+    """Accuracy of one pass per image (the model's coding unless `coding` overrides it), of
+    x + noise_sigma * eps (one draw per image) when noise_sigma > 0 (the ANN of --ann --sigma)."""
     import torch
     net.eval()
     g = torch.Generator().manual_seed(seed)
@@ -114,6 +130,8 @@ def evaluate(net, x, y, batch: int = 500, coding: str | None = None, seed: int =
         with torch.no_grad():
             for i in range(0, len(x), batch):
                 xb = torch.from_numpy(x[i:i + batch])
+                if noise_sigma:
+                    xb = xb + noise_sigma * torch.randn(xb.shape, generator=g)
                 pred = net(xb, generator=g).argmax(1).numpy()
                 correct += int((pred == y[i:i + batch]).sum())
     finally:
@@ -141,6 +159,45 @@ def _net_config(args) -> dict:
     return _with_grid(_arch_config(args), args)
 
 
+def _coding_tag(args) -> str:
+    """The coding part of a default model name: sigma{S} for the gaussian codings (as the
+    shipped names), the coding's name otherwise."""
+    return f"sigma{args.sigma:g}" if args.coding.startswith("gaussian") else args.coding
+
+
+def distillation_loss(student_logits, teacher_logits, labels, temperature: float, weight: float):
+    """Hinton et al.'s (2015) logit distillation: `(1 - a) CE(s, y) + a tau^2
+    KL(softmax(t / tau) || softmax(s / tau))`, batch means (a = weight, tau = temperature)."""
+    import torch.nn.functional as F
+    ce = F.cross_entropy(student_logits, labels)
+    kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
+                  F.log_softmax(teacher_logits / temperature, dim=1),
+                  log_target=True, reduction="batchmean")
+    return (1 - weight) * ce + weight * temperature ** 2 * kl
+
+
+def make_loss(args):
+    """loss(logits, x, y) of a training step: cross-entropy, or with `--teacher` the
+    distillation loss against the teacher's logits on the clean images x (teacher in eval mode,
+    no coding noise, no gradient)."""
+    import torch
+    ce = torch.nn.CrossEntropyLoss()
+    if not getattr(args, "teacher", ""):
+        return lambda logits, xb, yb: ce(logits, yb)
+    teacher = load_checkpoint(args.teacher)
+    teacher.coding.coding = "direct"  # no noise: the clean image at every step
+    for q in teacher.parameters():
+        q.requires_grad_(False)
+    print(f"rsc.train: distilling from {args.teacher} ({teacher.name}), temperature "
+          f"{args.distill_temperature:g}, weight {args.distill_weight:g}", flush=True)
+
+    def loss(logits, xb, yb):
+        with torch.no_grad():
+            t = teacher(xb)
+        return distillation_loss(logits, t, yb, args.distill_temperature, args.distill_weight)
+    return loss
+
+
 def _arch_config(args) -> dict:
     if args.arch == "conv":
         if args.ann:
@@ -149,13 +206,15 @@ def _arch_config(args) -> dict:
                         hidden=args.hidden, num_classes=10, time_steps=1, coding="direct",
                         sigma=0.0, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
                         neuron="relu", batch_norm=not args.no_batch_norm, pool=args.pool,
-                        class_names=CLASS_NAMES, name=args.name or "fmnist-ann-relu")
+                        class_names=CLASS_NAMES,
+                        name=args.name or ("fmnist-ann-relu" + (f"-sigma{args.sigma:g}"
+                                                                if args.sigma else "")))
         return dict(input_shape=(1, 28, 28), channels=tuple(args.channels), hidden=args.hidden,
                     num_classes=10, time_steps=args.time_steps, coding=args.coding,
                     sigma=args.sigma, tau=args.tau, v_threshold=1.0, v_reset=0.0, reset="hard",
                     neuron="lif", batch_norm=not args.no_batch_norm, pool=args.pool,
                     class_names=CLASS_NAMES,
-                    name=args.name or f"fmnist-rsc-sigma{args.sigma:g}-T{args.time_steps}")
+                    name=args.name or f"fmnist-rsc-{_coding_tag(args)}-T{args.time_steps}")
     style = "sew" if args.arch == "sew-resnet" else "spiking"
     tag = "sew" if style == "sew" else "spiking-resnet"
     return dict(arch=args.arch, input_shape=(1, 28, 28), stem=args.stem,
@@ -165,12 +224,11 @@ def _arch_config(args) -> dict:
                 stem_pool=args.stem_pool, head=args.head, hidden=args.resnet_hidden,
                 batch_norm=not args.no_batch_norm,
                 class_names=CLASS_NAMES,
-                name=args.name or f"fmnist-rsc-{tag}-sigma{args.sigma:g}-T{args.time_steps}")
+                name=args.name or f"fmnist-rsc-{tag}-{_coding_tag(args)}-T{args.time_steps}")
 
 
 def train(args) -> dict:
     import torch
-    from torch import nn
     from . import nn as rnn
 
     torch.manual_seed(args.seed)
@@ -207,7 +265,11 @@ def train(args) -> dict:
     if total_steps:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
                                                     pct_start=0.15, anneal_strategy="cos")
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = make_loss(args)
+    ann_sigma = float(args.sigma or 0.0) if args.ann else 0.0
+    if ann_sigma:
+        print(f"rsc.train: ANN trained on x + {ann_sigma:g} * eps (Gaussian noise augmentation, "
+              "one draw per image per step, no clipping)", flush=True)
     gen = torch.Generator().manual_seed(args.seed)
     t_start = time.perf_counter()
     history = []
@@ -249,8 +311,11 @@ def train(args) -> dict:
             if args.flip:
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            logits = net(xb, generator=gen)
-            loss = loss_fn(logits, yb)
+            if ann_sigma:
+                logits = net(xb + ann_sigma * torch.randn(xb.shape, generator=gen), generator=gen)
+            else:
+                logits = net(xb, generator=gen)
+            loss = loss_fn(logits, xb, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -291,12 +356,12 @@ def train(args) -> dict:
             raise SystemExit(3)
     train_seconds = time.perf_counter() - t_start
     if args.qat_steps and not args.ann:
-        net = quantization_aware_finetune(net, x_train, y_train, args, rng, gen)
+        net = quantization_aware_finetune(net, x_train, y_train, args, rng, gen, loss_fn)
     qat_seconds = time.perf_counter() - t_start - train_seconds
     if init_meta.get("train_seconds"):
         train_seconds += float(init_meta["train_seconds"])
 
-    acc_noisy = evaluate(net, x_test, y_test)
+    acc_noisy = evaluate(net, x_test, y_test, noise_sigma=ann_sigma)
     acc_clean = evaluate(net, x_test, y_test, coding="direct")
     rates = net.firing_rates(torch.from_numpy(x_test[:500]))
     print(f"trained in {train_seconds:.0f} s; test accuracy (10000 images, torch float): "
@@ -317,6 +382,11 @@ def train(args) -> dict:
                     qat_lr=args.qat_lr, train_seconds=train_seconds, qat_seconds=qat_seconds,
                     torch_version=str(torch.__version__),
                     torch_test_acc_noisy=acc_noisy, torch_test_acc_clean=acc_clean)
+        if args.ann:
+            meta["sigma"] = ann_sigma  # the noise augmentation (0: none)
+        if args.teacher:
+            meta.update(teacher=str(args.teacher), distill_temperature=args.distill_temperature,
+                        distill_weight=args.distill_weight)
         torch.save(dict(config=config, state_dict=net.state_dict(), train=meta), args.checkpoint)
         print(f"checkpoint: {args.checkpoint}", flush=True)
     if state_path and Path(state_path).is_file():
@@ -324,16 +394,19 @@ def train(args) -> dict:
     return dict(net=net, summary=summary, x_test=x_test, y_test=y_test)
 
 
-def quantization_aware_finetune(net, x_train, y_train, args, rng, gen):
+def quantization_aware_finetune(net, x_train, y_train, args, rng, gen, loss_fn=None):
     """Fold batch norm into the convs, then fine-tune `args.qat_steps` steps with every weight
     rounded to int8 per output channel in the forward pass (straight-through gradient). The
-    returned net holds the rounded weights: its float forward is what the .rscm computes."""
+    returned net holds the rounded weights: its float forward is what the .rscm computes.
+    `loss_fn(logits, x, y)` (`make_loss`: cross-entropy, or the distillation loss) is the loss."""
     import torch
     from . import nn as rnn
     net = rnn.fold_batch_norm(net)
     rnn.quantize_weights(net)
     opt = torch.optim.Adam(net.parameters(), lr=args.qat_lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    if loss_fn is None:
+        ce = torch.nn.CrossEntropyLoss()
+        loss_fn = lambda logits, xb, yb: ce(logits, yb)  # noqa: E731
     net.train()
     n = len(x_train)
     t0 = time.perf_counter()
@@ -346,7 +419,7 @@ def quantization_aware_finetune(net, x_train, y_train, args, rng, gen):
         idx = perm[j:j + args.batch]
         xb, yb = torch.from_numpy(x_train[idx]), torch.from_numpy(y_train[idx])
         logits = net(xb, generator=gen)
-        loss = loss_fn(logits, yb)
+        loss = loss_fn(logits, xb, yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -396,6 +469,12 @@ def export_and_validate(net, summary: dict, x_test, y_test, args) -> dict:
     print(ctorch.format_report(report))
     summary["quantization"] = report
     summary["file_bytes"] = out.stat().st_size
+    if not model.coding.startswith("gaussian"):
+        # train.py's checks are rsc_forward and PREDICT, which work for any coding; CERTIFY
+        # (radii) exists for the gaussian codings only, so nothing here needs skipping.
+        print(f"rsc.train: {model.coding} coding (sigma 0): validating rsc_forward and PREDICT "
+              "only; the model has no certified radius (CERTIFY needs a gaussian coding)",
+              flush=True)
     if args.validate_count:
         import rsc
         from . import reference as ref
@@ -434,11 +513,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m rsc.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--sigma", type=float, default=None,
-                   help="noise scale in [0,1] pixel space (required unless --ann)")
+                   help="noise scale in [0,1] pixel space (required for the gaussian codings, "
+                        "absent or 0 for poisson and direct); with --ann: train the ANN on "
+                        "x + sigma * eps (Cohen et al.'s noise augmentation; default: no noise)")
     p.add_argument("--out", default="", help="the .rscm file to write (required unless --ann)")
     p.add_argument("--ann", action="store_true",
                    help="train the ANN baseline of the same architecture (ReLU instead of LIF, "
-                        "no noise, T = 1, no int8 step); writes only --checkpoint, no .rscm")
+                        "no coding noise (--sigma adds Gaussian augmentation), T = 1, no int8 "
+                        "step); writes only --checkpoint, no .rscm")
     p.add_argument("--arch", default="conv", choices=["conv", "sew-resnet", "spiking-resnet"],
                    help="conv: rsc.nn.RSCNet (the shipped conv net); sew-resnet / spiking-resnet: "
                         "rsc.nn.RSCResNet (a format v2 graph)")
@@ -467,7 +549,18 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-steps", type=int, default=4)
-    p.add_argument("--coding", default="gaussian", choices=["gaussian", "gaussian-shared"])
+    p.add_argument("--coding", default="gaussian",
+                   choices=["gaussian", "gaussian-shared", "poisson", "direct"],
+                   help="input coding (rsc.nn.RSCCoding); poisson and direct take no --sigma and "
+                        "their models PREDICT but do not certify")
+    p.add_argument("--teacher", default="",
+                   help="distil from this checkpoint (rsc.train --ann): its logits on the clean "
+                        "image, in eval mode without noise (Hinton et al.'s logit distillation)")
+    p.add_argument("--distill-temperature", type=float, default=4.0,
+                   help="--teacher: the softmax temperature T")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="--teacher: the weight a of the distillation term: "
+                        "(1 - a) CE + a T^2 KL(teacher || student)")
     p.add_argument("--tau", type=float, default=2.0)
     p.add_argument("--channels", type=int, nargs=2, default=[16, 32])
     p.add_argument("--hidden", type=int, default=128)
@@ -513,11 +606,32 @@ def main(argv=None) -> int:
             p.error("--ann trains the conv architecture only")
         if args.input_grid is not None:
             p.error("--ann writes no .rscm: drop --input-grid")
-    elif args.sigma is None or not args.out:
-        p.error("--sigma and --out are required (unless --ann)")
+        if args.teacher:
+            p.error("--teacher distils into an SNN: drop it with --ann")
+        if args.coding != "gaussian":
+            p.error("--ann has no coding (the clean image, plus --sigma noise if given): "
+                    f"drop --coding {args.coding}")
+    elif not args.out:
+        p.error("--out is required (unless --ann)")
+    elif args.coding in ("poisson", "direct"):
+        if args.sigma:
+            p.error(f"--coding {args.coding} takes no --sigma (got --sigma {args.sigma:g}): "
+                    "sigma is for the gaussian codings only")
+        args.sigma = 0.0
+    elif args.sigma is None:
+        p.error(f"--sigma is required with --coding {args.coding} (unless --ann)")
     from .format import MAX_INPUT_SHIFT, MAX_SIGMA, MAX_TIME_STEPS
-    require(p, [(args.ann or 0 < args.sigma <= MAX_SIGMA,
+    gaussian = not args.ann and args.coding.startswith("gaussian")
+    require(p, [(not gaussian or 0 < args.sigma <= MAX_SIGMA,
                  f"--sigma must lie in (0, {MAX_SIGMA:g}], got {args.sigma}"),
+                (not args.ann or args.sigma is None or 0 <= args.sigma <= MAX_SIGMA,
+                 f"--ann --sigma must lie in [0, {MAX_SIGMA:g}], got {args.sigma}"),
+                (not args.teacher or Path(args.teacher).is_file(),
+                 f"--teacher {args.teacher}: no such file"),
+                (args.distill_temperature > 0,
+                 f"--distill-temperature must be > 0, got {args.distill_temperature}"),
+                (0 <= args.distill_weight <= 1,
+                 f"--distill-weight must lie in [0, 1], got {args.distill_weight}"),
                 (1 <= args.time_steps <= MAX_TIME_STEPS,
                  f"--time-steps must be 1..{MAX_TIME_STEPS}, got {args.time_steps}"),
                 (args.tau >= 1, f"--tau must be >= 1 (time steps), got {args.tau}"),
