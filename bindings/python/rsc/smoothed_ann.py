@@ -186,7 +186,10 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint", help="an rsc.train --ann checkpoint")
     p.add_argument("--sigma", type=float, default=None,
                    help="smoothing noise (default: the sigma the ANN was trained with)")
-    p.add_argument("--count", type=int, default=100, help="first N shipped test images")
+    from .results import DEFAULT_IMAGES, DEFAULT_LABELS
+    p.add_argument("--images", default=str(DEFAULT_IMAGES), help="(N, C, H, W) .npy images")
+    p.add_argument("--labels", default=str(DEFAULT_LABELS), help="(N,) .npy labels")
+    p.add_argument("--count", type=int, default=100, help="the first N images")
     p.add_argument("--n0", type=int, default=100)
     p.add_argument("--n", type=int, default=100000)
     p.add_argument("--alpha", type=float, default=0.001)
@@ -195,7 +198,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch
-    from pathlib import Path
+    from .model import radius_text
     torch.set_num_threads(args.threads)
     sigma = args.sigma
     if sigma is None:
@@ -204,13 +207,13 @@ def main(argv=None) -> int:
     if not sigma > 0:
         p.error("--sigma is needed (the checkpoint records no training noise)")
     net = load_checkpoint(args.checkpoint)
-    data = Path(__file__).resolve().parents[3] / "models" / "data"
-    x = np.load(data / "fmnist_test_1000_images.npy")[:args.count]
-    y = np.load(data / "fmnist_test_1000_labels.npy")[:args.count]
+    x = np.load(args.images)[:args.count]
+    y = np.load(args.labels)[:args.count]
     print("idx\tlabel\tpredict\tradius\tcorrect\tpa_lower\tcount\tn")
     for i, xi in enumerate(x):
         c = certify(net, xi, sigma, args.n0, args.n, args.alpha, args.seed, args.batch, index=i)
-        print(f"{i}\t{int(y[i])}\t{c.label}\t{c.radius:.6f}\t{int(c.label == y[i])}\t"
+        # radius rounded down, as every rsc TSV: never above the certified radius
+        print(f"{i}\t{int(y[i])}\t{c.label}\t{radius_text(c.radius)}\t{int(c.label == y[i])}\t"
               f"{c.pa_lower:.6f}\t{c.count_selected}\t{c.n}", flush=True)
     return 0
 

@@ -117,6 +117,9 @@ def test_smoothed_ann_command(tmp_path, capsys):
     ck = tmp_path / "ann.pt"
     torch.save(dict(config=net.config, state_dict=net.state_dict(),
                     train=dict(ann=True, sigma=0.25)), ck)
-    assert sa.main([str(ck), "--count", "2", "--n0", "5", "--n", "20"]) == 0
+    data = Path(__file__).resolve().parents[3] / "models" / "data"  # the checkout's (also when installed)
+    assert sa.main([str(ck), "--images", str(data / "fmnist_test_1000_images.npy"),
+                    "--labels", str(data / "fmnist_test_1000_labels.npy"),
+                    "--count", "2", "--n0", "5", "--n", "20"]) == 0
     lines = capsys.readouterr().out.strip().split("\n")
     assert lines[0].startswith("idx\tlabel\tpredict\tradius") and len(lines) == 3
