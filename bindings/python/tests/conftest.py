@@ -15,6 +15,40 @@ if os.environ.get("RSC_TEST_INSTALLED") != "1" and str(PYTHON_ROOT) not in sys.p
 import pytest  # noqa: E402
 
 
+def fashion_mnist_idx(d: Path, n_train: int, n_test: int) -> Path:
+    """Fashion-MNIST idx.gz files in d, as rsc.train reads them, made from the shipped test images:
+    the first n_train as training set, the next n_test as test set."""
+    import gzip
+    import numpy as np
+
+    def write(path, arr):
+        arr = np.asarray(arr, dtype=np.uint8)
+        header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+        with gzip.open(path, "wb") as f:
+            f.write(header + arr.tobytes())
+
+    data = REPO_ROOT / "models" / "data"
+    x = np.rint(np.load(data / "fmnist_test_1000_images.npy")[:, 0] * 255)
+    y = np.load(data / "fmnist_test_1000_labels.npy")
+    write(d / "train-images-idx3-ubyte.gz", x[:n_train])
+    write(d / "train-labels-idx1-ubyte.gz", y[:n_train])
+    write(d / "t10k-images-idx3-ubyte.gz", x[n_train:n_train + n_test])
+    write(d / "t10k-labels-idx1-ubyte.gz", y[n_train:n_train + n_test])
+    return d
+
+
+@pytest.fixture(scope="session")
+def make_fmnist_idx():
+    """fashion_mnist_idx, for tests that need other sizes than fmnist_dir's."""
+    return fashion_mnist_idx
+
+
+@pytest.fixture(scope="module")
+def fmnist_dir(tmp_path_factory):
+    """Tiny Fashion-MNIST idx files (64 training, 32 test images) for rsc.train runs."""
+    return fashion_mnist_idx(tmp_path_factory.mktemp("fmnist"), 64, 32)
+
+
 @pytest.fixture(scope="session")
 def librsc():
     """librsc.so as the binding finds it; the test command builds it first, so a missing

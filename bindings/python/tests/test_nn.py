@@ -166,28 +166,13 @@ def test_fold_batch_norm_and_int8_parametrization():
     assert np.array_equal(folded.body[3].weight.detach().numpy(), w)
 
 
-def _write_idx(path, arr):
-    import gzip
-    arr = np.asarray(arr, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + arr.tobytes())
-
-
-def test_train_script_smoke(tmp_path, librsc):
+def test_train_script_smoke(tmp_path, librsc, make_fmnist_idx):
     """python3 -m rsc.train end to end on a tiny data set (idx files made from the shipped
     images): trains, int8-aware fine-tunes, converts, writes, validates with the runtime."""
-    from pathlib import Path
     import rsc
     from rsc import train
     from rsc.convert import torch as ct
-    data = Path(__file__).resolve().parents[3] / "models" / "data"
-    x = np.rint(np.load(data / "fmnist_test_1000_images.npy")[:, 0] * 255)
-    y = np.load(data / "fmnist_test_1000_labels.npy")
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", x[:256])
-    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", y[:256])
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", x[256:320])
-    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", y[256:320])
+    make_fmnist_idx(tmp_path, 256, 64)
     out, ck = tmp_path / "m.rscm", tmp_path / "m.pt"
     assert train.main(["--sigma", "0.25", "--epochs", "1", "--batch", "64", "--qat-steps", "2",
                        "--data", str(tmp_path), "--out", str(out), "--checkpoint", str(ck),

@@ -3,7 +3,6 @@ RSCNet and RSCResNet), their export as `integer` models, and `rsc.train --input-
 
 Skips when torch is not installed (pip install torch==2.13.0)."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -114,27 +113,6 @@ def test_export_of_a_resnet_on_the_grid_is_an_integer_model():
     plain.load_state_dict(net.state_dict())
     with torch.no_grad():
         assert torch.equal(net.forward_steps(u), plain.eval().forward_steps(on_grid))
-
-
-def _write_idx(path, arr):
-    arr = np.asarray(arr, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + arr.tobytes())
-
-
-@pytest.fixture(scope="module")
-def fmnist_dir(tmp_path_factory):
-    """Tiny Fashion-MNIST idx files made from the shipped test images."""
-    d = tmp_path_factory.mktemp("fmnist")
-    data = REPO / "models" / "data"
-    x = np.rint(np.load(data / "fmnist_test_1000_images.npy")[:, 0] * 255)
-    y = np.load(data / "fmnist_test_1000_labels.npy")
-    _write_idx(d / "train-images-idx3-ubyte.gz", x[:64])
-    _write_idx(d / "train-labels-idx1-ubyte.gz", y[:64])
-    _write_idx(d / "t10k-images-idx3-ubyte.gz", x[64:96])
-    _write_idx(d / "t10k-labels-idx1-ubyte.gz", y[64:96])
-    return d
 
 
 def _train(fmnist_dir, *extra) -> int:

@@ -153,27 +153,11 @@ def test_build_net_and_config_round_trip():
         rnn.RSCResNet(stem_pool="avg")  # avgpooled counts must not be added to spike maps
 
 
-def _write_idx(path, arr):
-    import gzip
-    arr = np.asarray(arr, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + arr.tobytes())
-
-
 @pytest.fixture
-def tiny_data(tmp_path):
-    from pathlib import Path
-    data = Path(__file__).resolve().parents[3] / "models" / "data"
-    x = np.rint(np.load(data / "fmnist_test_1000_images.npy")[:, 0] * 255)
-    y = np.load(data / "fmnist_test_1000_labels.npy")
+def tiny_data(tmp_path, make_fmnist_idx):
     d = tmp_path / "data"
     d.mkdir()
-    _write_idx(d / "train-images-idx3-ubyte.gz", x[:128])
-    _write_idx(d / "train-labels-idx1-ubyte.gz", y[:128])
-    _write_idx(d / "t10k-images-idx3-ubyte.gz", x[128:160])
-    _write_idx(d / "t10k-labels-idx1-ubyte.gz", y[128:160])
-    return d
+    return make_fmnist_idx(d, 128, 32)
 
 
 TINY = ["--arch", "sew-resnet", "--stem", "4", "--widths", "4", "8", "--sigma", "0.25",

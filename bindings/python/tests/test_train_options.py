@@ -1,11 +1,9 @@
 """rsc.train's poisson/direct codings, --teacher (logit distillation) and --ann --sigma (the
 randomized-smoothing ANN). Tiny runs: 64 training images, 1 epoch, small layers."""
 
-import gzip
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch not installed: pip install torch==2.13.0")
@@ -16,27 +14,6 @@ from rsc import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 TINY = ["--channels", "4", "8", "--hidden", "16"]
-
-
-def _write_idx(path, arr):
-    arr = np.asarray(arr, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + arr.tobytes())
-
-
-@pytest.fixture(scope="module")
-def fmnist_dir(tmp_path_factory):
-    """Tiny Fashion-MNIST idx files made from the shipped test images."""
-    d = tmp_path_factory.mktemp("fmnist")
-    data = REPO / "models" / "data"
-    x = np.rint(np.load(data / "fmnist_test_1000_images.npy")[:, 0] * 255)
-    y = np.load(data / "fmnist_test_1000_labels.npy")
-    _write_idx(d / "train-images-idx3-ubyte.gz", x[:64])
-    _write_idx(d / "train-labels-idx1-ubyte.gz", y[:64])
-    _write_idx(d / "t10k-images-idx3-ubyte.gz", x[64:96])
-    _write_idx(d / "t10k-labels-idx1-ubyte.gz", y[64:96])
-    return d
 
 
 def _run(fmnist_dir, *extra) -> int:
