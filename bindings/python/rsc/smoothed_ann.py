@@ -21,13 +21,21 @@ the forward pass is PyTorch float32. The Clopper-Pearson bound is computed here 
 against scipy.stats.beta.ppf).
 
     python3 -m rsc.smoothed_ann models/fmnist_ann_sigma025.pt --count 100 --n 1000
+    python3 -m rsc.smoothed_ann models/fmnist_ann_sigma025.pt --count 500 \
+        --out ../../docs/results/fmnist_ann_sigma025_certify_n100000.tsv   # resumable
+
+With `--out` the rows are appended to that TSV (rsc.results' columns, so `rsc.results` and
+`rsc.eval` read it) and a rerun continues after the last image written; without it they go to
+standard output.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import time
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -179,6 +187,29 @@ def certify_batch(net, x, sigma: float, n0: int = 100, n: int = 100000, alpha: f
     return [certify(net, xi, sigma, n0, n, alpha, seed, batch, index=i) for i, xi in enumerate(x)]
 
 
+def _resume(path: str, cols: list[str], args) -> int:
+    """How many images the TSV at `path` already has (0 if it does not exist). A partly written
+    last line (an interrupted run) is cut off; a file of other columns or another n is refused
+    rather than appended to."""
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        text = f.read()
+    lines = text.split("\n")
+    if lines[0].split("\t") != cols:
+        raise SystemExit(f"rsc.smoothed_ann: {path} has other columns than {cols}: not appending")
+    rows = [ln.split("\t") for ln in lines[1:] if ln]
+    if not text.endswith("\n") or (rows and len(rows[-1]) != len(cols)):
+        rows = rows[:-1]  # the interrupted last line
+        with open(path, "w") as f:
+            f.write("\n".join(["\t".join(cols)] + ["\t".join(r) for r in rows]) + "\n")
+    for k, r in enumerate(rows):
+        if int(r[0]) != k or int(r[cols.index("n")]) != args.n:
+            raise SystemExit(f"rsc.smoothed_ann: {path} line {k + 2} is not image {k} at "
+                             f"n = {args.n}: not appending")
+    return len(rows)
+
+
 def main(argv=None) -> int:
     from .train import load_checkpoint
     p = argparse.ArgumentParser(prog="python3 -m rsc.smoothed_ann",
@@ -196,6 +227,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="",
+                   help="append the rows to this TSV, continuing after the images it has "
+                        "(default: standard output)")
     args = p.parse_args(argv)
     import torch
     from .model import radius_text
@@ -209,12 +243,24 @@ def main(argv=None) -> int:
     net = load_checkpoint(args.checkpoint)
     x = np.load(args.images)[:args.count]
     y = np.load(args.labels)[:args.count]
-    print("idx\tlabel\tpredict\tradius\tcorrect\tpa_lower\tcount\tn")
-    for i, xi in enumerate(x):
-        c = certify(net, xi, sigma, args.n0, args.n, args.alpha, args.seed, args.batch, index=i)
-        # radius rounded down, as every rsc TSV: never above the certified radius
-        print(f"{i}\t{int(y[i])}\t{c.label}\t{radius_text(c.radius)}\t{int(c.label == y[i])}\t"
-              f"{c.pa_lower:.6f}\t{c.count_selected}\t{c.n}", flush=True)
+    from .results import CERT_COLS as cols  # the columns of rsc.results' CERTIFY TSVs
+    done = _resume(args.out, cols, args) if args.out else 0
+    out = open(args.out, "a") if args.out else sys.stdout
+    try:
+        if done == 0:
+            print("\t".join(cols), file=out, flush=True)
+        for i in range(done, len(x)):
+            t0 = time.perf_counter()
+            c = certify(net, x[i], sigma, args.n0, args.n, args.alpha, args.seed, args.batch,
+                        index=i)
+            # radius rounded down, as every rsc TSV: never above the certified radius
+            row = dict(idx=i, label=int(y[i]), predict=c.label, radius=radius_text(c.radius),
+                       correct=int(c.label == y[i]), time=f"{time.perf_counter() - t0:.3f}",
+                       pa_lower=f"{c.pa_lower:.6f}", count=c.count_selected, n=c.n)
+            print("\t".join(str(row[k]) for k in cols), file=out, flush=True)
+    finally:
+        if out is not sys.stdout:
+            out.close()
     return 0
 
 

@@ -123,3 +123,32 @@ def test_smoothed_ann_command(tmp_path, capsys):
                     "--count", "2", "--n0", "5", "--n", "20"]) == 0
     lines = capsys.readouterr().out.strip().split("\n")
     assert lines[0].startswith("idx\tlabel\tpredict\tradius") and len(lines) == 3
+
+
+def test_smoothed_ann_out_resumes(tmp_path, capsys):
+    """The columns are rsc.results' CERTIFY TSV's (rsc.results and rsc.eval read it);
+    --out appends and a rerun continues after the images written, with the same rows as one
+    uninterrupted run; a cut-off last line is redone; another n is refused, not mixed in."""
+    from rsc.results import CERT_COLS
+    net = _tiny_ann()
+    ck = tmp_path / "ann.pt"
+    torch.save(dict(config=net.config, state_dict=net.state_dict(),
+                    train=dict(ann=True, sigma=0.25)), ck)
+    data = Path(__file__).resolve().parents[3] / "models" / "data"
+    base = [str(ck), "--images", str(data / "fmnist_test_1000_images.npy"),
+            "--labels", str(data / "fmnist_test_1000_labels.npy"), "--n0", "5", "--n", "20"]
+    whole, part = tmp_path / "whole.tsv", tmp_path / "part.tsv"
+    assert sa.main(base + ["--count", "4", "--out", str(whole)]) == 0
+    assert sa.main(base + ["--count", "2", "--out", str(part)]) == 0
+    with open(part, "a") as f:
+        f.write("2\t0\t")  # an interrupted write
+    assert sa.main(base + ["--count", "4", "--out", str(part)]) == 0
+    assert capsys.readouterr().out == ""
+
+    def rows(p):  # all but the timing column
+        return [[v for c, v in zip(CERT_COLS, ln.split("\t")) if c != "time"]
+                for ln in p.read_text().splitlines()]
+    assert rows(part) == rows(whole) and len(rows(whole)) == 5
+    assert whole.read_text().splitlines()[0].split("\t") == CERT_COLS
+    with pytest.raises(SystemExit, match="n = 30"):
+        sa.main(base[:-1] + ["30", "--count", "5", "--out", str(part)])
