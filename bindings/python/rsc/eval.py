@@ -200,6 +200,31 @@ def torch_accuracy(net, x: np.ndarray, y: np.ndarray, samples: int = 8, seed: in
     return correct / len(x)
 
 
+def _train_entry(checkpoint) -> dict:
+    """The `train` entry `rsc.train` records in a checkpoint ({} if none or no file)."""
+    if checkpoint is None or not Path(checkpoint).exists():
+        return {}
+    import torch
+    return dict(torch.load(checkpoint, map_location="cpu", weights_only=True).get("train") or {})
+
+
+def noisy_accuracy(net, x: np.ndarray, y: np.ndarray, sigma: float, samples: int = 8,
+                   seed: int = 1, batch: int = 100) -> float:
+    """The fraction of single passes of the (ANN) net on x + sigma * eps that are correct, over
+    `samples` draws per image: the base classifier's accuracy under the smoothing noise."""
+    import torch
+    net.eval()
+    gen = torch.Generator().manual_seed(seed)
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch], dtype=np.float32))
+            xb = xb.repeat((samples, 1, 1, 1))
+            pred = net(xb + sigma * torch.randn(xb.shape, generator=gen)).argmax(1).numpy()
+            correct += int((pred == np.tile(y[i:i + batch], samples)).sum())
+    return correct / (len(x) * samples)
+
+
 def load_net(path: str | os.PathLike):
     """An `rsc.nn.RSCNet` (eval mode) from an `rsc.train --checkpoint` file (SNN or ANN)."""
     from .convert.torch import load_checkpoint
@@ -320,13 +345,15 @@ def evaluate_snn(rscm: str | os.PathLike, x: np.ndarray, y: np.ndarray, attacks:
     import rsc
     m = rsc.load(rscm)
     rscm = Path(rscm)
-    checkpoint = Path(checkpoint) if checkpoint else rscm.with_suffix(".pt")
     cache = {} if cache is None else cache
     save = save or (lambda: None)
     k = len(x)
+    checkpoint = Path(checkpoint) if checkpoint else rscm.with_suffix(".pt")
     res = dict(kind="snn", path=str(rscm), name=m.info.name, sigma=float(m.info.sigma),
                sigma_eff=float(m.info.sigma_eff), time_steps=m.info.time_steps, count=k,
-               predict_n=predict_n, eot=eot)
+               predict_n=predict_n, eot=eot, coding=m.info.coding,
+               arch=[m.info.format_version, m.info.num_layers, list(m.info.input_shape)],
+               teacher=_train_entry(checkpoint).get("teacher") or "")
     log(f"{rscm.name}: sigma {m.info.sigma:g}, {k} images")
     v = _cached(cache, f"base-no-noise/{k}", lambda: dict(acc=base_accuracy(m, x, y)), log,
                 compute)
@@ -358,7 +385,7 @@ def evaluate_snn(rscm: str | os.PathLike, x: np.ndarray, y: np.ndarray, attacks:
         cert = certified_from_tsv(t, radii, count=k)
         if cert:
             break
-    if cert is None and certify_n and certify_count:
+    if cert is None and certify_n and certify_count and m.info.coding.startswith("gaussian"):
         cert = _cached(cache, f"certify/{min(certify_count, k)}/n{certify_n}/s{seed}",
                        lambda: certified_accuracy_of(m, x[:certify_count], y[:certify_count],
                                                      radii, n=certify_n, alpha=alpha, seed=seed,
@@ -424,6 +451,61 @@ def evaluate_ann(checkpoint: str | os.PathLike, x: np.ndarray, y: np.ndarray,
     return res
 
 
+def evaluate_rs_ann(checkpoint: str | os.PathLike, x: np.ndarray, y: np.ndarray,
+                    radii=DEFAULT_RADII, results_dir: str | os.PathLike | None = None,
+                    certify_n: int = 0, certify_count: int = 0, seed: int = 0,
+                    samples: int = 8, cache: dict | None = None, save=None,
+                    log=lambda s: None, compute: bool = True) -> dict:
+    """A randomized-smoothing ANN (`rsc.train --ann --sigma S`), in torch: clean accuracy, the
+    base ANN's accuracy under its noise, and certified accuracy from `rsc.smoothed_ann`'s TSV
+    (`{stem}_certify_n*.tsv` in results_dir, the largest n), else computed with
+    `rsc.smoothed_ann.certify` at certify_n on certify_count images. Not attacked."""
+    from . import smoothed_ann
+    checkpoint = Path(checkpoint)
+    sigma = float(_train_entry(checkpoint).get("sigma") or 0.0)
+    if not sigma > 0:
+        raise ValueError(f"{checkpoint} records no training noise (rsc.train --ann --sigma S): "
+                         "not a randomized-smoothing ANN")
+    net = load_net(checkpoint)
+    cache = {} if cache is None else cache
+    save = save or (lambda: None)
+    k = len(x)
+    res = dict(kind="rs-ann", path=str(checkpoint), name=net.name, sigma=sigma, sigma_eff=sigma,
+               coding="gaussian", count=k, arch=None, teacher="")
+    log(f"{checkpoint.name}: smoothed ANN, sigma {sigma:g}, {k} images")
+    v = _cached(cache, f"torch-clean/{k}", lambda: dict(acc=torch_accuracy(net, x, y)), log,
+                compute)
+    res["clean_no_noise"] = v["acc"] if v else None
+    v = _cached(cache, f"torch-noisy/{k}/x{samples}/s{seed + 1}",
+                lambda: dict(acc=noisy_accuracy(net, x, y, sigma, samples, seed + 1)), log,
+                compute)
+    res["clean"] = dict(base_noisy=v["acc"]) if v else None
+    save()
+    cert = None
+    tsvs = sorted(Path(results_dir or REPO / "docs" / "results").glob(
+        f"{checkpoint.stem}_certify_n*.tsv"), key=lambda p: -int(p.stem.rsplit("_n", 1)[1]))
+    for t in tsvs:
+        cert = certified_from_tsv(t, radii, count=k)
+        if cert:
+            break
+    if cert is None and certify_n and certify_count:
+        def run():
+            certs = smoothed_ann.certify_batch(net, x[:certify_count], sigma, n=certify_n,
+                                               seed=seed)
+            lab = [int(v) for v in y[:certify_count]]
+            pred = [c.label for c in certs]
+            rad = [float(c.radius) for c in certs]
+            return dict(count=len(certs), n=certify_n, source="computed",
+                        radii=list(map(float, radii)), acc=_certified_rows(pred, lab, rad, radii),
+                        abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred,
+                        radius=rad)
+        cert = _cached(cache, f"certify/{min(certify_count, k)}/n{certify_n}/s{seed}", run, log,
+                       compute)
+        save()
+    res["certified"] = cert
+    return res
+
+
 # ---- tables and plots ----------------------------------------------------------------------------
 
 def _pct(v) -> str:
@@ -431,49 +513,65 @@ def _pct(v) -> str:
 
 
 def _model_label(r: dict) -> str:
-    return "ANN (ReLU)" if r["kind"] == "ann" else f"SNN sigma={r['sigma']:g}"
+    """The file's stem (names stay apart where sigmas repeat: distilled, shared-noise, SEW)."""
+    stem = Path(r["path"]).stem
+    return {"ann": f"{stem} (ANN)", "rs-ann": f"{stem} (smoothed ANN)"}.get(r["kind"], stem)
 
 
-def _smoothed(r: dict, part: dict | None) -> float | None:
-    if part is None:
-        return None
-    return part["acc"]
+def _coding_label(r: dict) -> str:
+    if r["kind"] == "ann":
+        return "none (ReLU)"
+    if r["kind"] == "rs-ann":
+        return "gaussian, 1 draw (ReLU)"
+    c = r.get("coding", "gaussian")
+    return c + (f", teacher {Path(r['teacher']).stem}" if r.get("teacher") else "")
+
+
+def _rmax(r: dict, n: int) -> float:
+    """The largest radius CERTIFY can give with n passes (all votes for one class)."""
+    return r["sigma_eff"] * _phi_inv(0.001 ** (1 / n))
 
 
 def markdown(results: Sequence[dict], attacks: Sequence[Attack], radii=DEFAULT_RADII) -> str:
-    """The Markdown tables: accuracy and certified accuracy, then accuracy under each attack."""
+    """The Markdown tables: accuracy and certified accuracy, accuracy under each attack, then
+    the comparisons of codings (Poisson and direct against RSC) and of distilled models."""
     snns = [r for r in results if r["kind"] == "snn"]
     lines = ["### Clean, smoothed and certified accuracy", "",
-             "| model | images | base, no noise | base, under noise | smoothed (PREDICT) | "
-             "abstain | " + " | ".join(f"cert. r={v:g}" for v in radii) + " | cert. images (n) |",
-             "|---|---:|---:|---:|---:|---:|" + "---:|" * len(radii) + "---:|"]
+             "| model | coding | sigma | images | base, no noise | base, under noise | "
+             "smoothed (PREDICT) | abstain | " + " | ".join(f"cert. r={v:g}" for v in radii)
+             + " | cert. images (n) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(radii) + "---:|"]
     for r in results:
-        c = r.get("clean")
+        c = r.get("clean") or {}
         cert = r.get("certified")
         if r["kind"] == "ann":
-            cells = [_pct(r["clean_no_noise"]), "-", "-", "-"] + ["-"] * len(radii) + ["-"]
+            cells = [_pct(r["clean_no_noise"]), "-", "-", "-"]
+        elif r["kind"] == "rs-ann":
+            cells = [_pct(r["clean_no_noise"]), _pct(c.get("base_noisy")), "-", "-"]
         else:
-            c = c or {}
             cells = [_pct(r["clean_no_noise"]), _pct(c.get("base_noisy")), _pct(c.get("acc")),
                      _pct(c.get("abstain"))]
-            if cert:
-                rmax = r["sigma_eff"] * _phi_inv(0.001 ** (1 / cert["n"]))
-                acc = dict(zip(cert["radii"], cert["acc"]))
-                cells += [_pct(_cert_at(cert, v)) + ("†" if v > rmax else "") for v in radii]
-                cells.append(f"{cert['count']} ({cert['n']:,})")
-            else:
-                cells += ["-"] * len(radii) + ["-"]
-        lines.append(f"| {_model_label(r)} | {r['count']} | " + " | ".join(cells) + " |")
+        if cert:
+            cells += [_pct(_cert_at(cert, v)) + ("†" if v > _rmax(r, cert["n"]) else "")
+                      for v in radii]
+            cells.append(f"{cert['count']} ({cert['n']:,})")
+        else:
+            cells += ["-"] * len(radii) + ["-"]
+        lines.append(f"| {_model_label(r)} | {_coding_label(r)} | {r['sigma']:g} | {r['count']} | "
+                     + " | ".join(cells) + " |")
     lines += [""]
     # Attacks: one row per model, one column per attack.
     keys = [a.key for a in attacks]
+    attacked = [r for r in results if r["kind"] != "rs-ann"]
     lines += ["### Accuracy under attack", "",
               "SNN cells: smoothed PREDICT accuracy through rsc / base SNN under noise through rsc "
               "(fraction of noise passes voting for the true class) / torch twin (EOT-averaged "
-              "logits). ANN cells: torch accuracy.", "",
+              "logits). ANN cells: torch accuracy."
+              + (" The smoothed ANNs are certified, not attacked." if len(attacked) < len(results)
+                 else ""), "",
               "| model | clean | " + " | ".join(a.label for a in attacks) + " |",
               "|---|---:|" + "---:|" * len(attacks)]
-    for r in results:
+    for r in attacked:
         att = r.get("attacks", {})
         if r["kind"] == "ann":
             clean = _pct(r["clean_no_noise"])
@@ -494,7 +592,104 @@ def markdown(results: Sequence[dict], attacks: Sequence[Attack], radii=DEFAULT_R
             lines.append(f"| {_model_label(r)} | " + " | ".join(
                 _pct(att[k]["abstain"]) if k in att else "-" for k in keys) + " |")
         lines.append("")
+    lines += coding_markdown(results, attacks)
+    lines += distillation_markdown(results, attacks, radii)
     return "\n".join(lines)
+
+
+def _rsc_references(results: Sequence[dict], arch) -> list[dict]:
+    """The plain RSC-SNNs of an architecture: per-step gaussian coding, no teacher; by sigma."""
+    return sorted((r for r in results if r["kind"] == "snn" and r.get("coding") == "gaussian"
+                   and not r.get("teacher") and r.get("arch") == arch),
+                  key=lambda r: r["sigma"])
+
+
+def _attacked_acc(r: dict, key: str | None) -> float | None:
+    """Smoothed PREDICT accuracy through rsc, clean (key None) or under attack `key`."""
+    part = r.get("clean") if key is None else r.get("attacks", {}).get(key)
+    return part.get("acc") if part else None
+
+
+def coding_markdown(results: Sequence[dict], attacks: Sequence[Attack]) -> list[str]:
+    """Poisson- and direct-coded SNNs against the RSC-SNNs of the same architecture: smoothed
+    PREDICT accuracy clean and under each attack, and the RSC sigma whose accuracy is closest
+    to each one's (the paper's claim: Poisson coding is a form of randomized smoothing)."""
+    others = [r for r in results if r["kind"] == "snn" and r.get("coding") in ("poisson", "direct")]
+    lines = []
+    for arch in {json.dumps(r.get("arch")): r.get("arch") for r in others}.values():
+        group = [r for r in others if r.get("arch") == arch]
+        refs = _rsc_references(results, arch)
+        if not refs:
+            continue
+        conds = [(None, "clean")] + [(a.key, a.label) for a in attacks]
+        lines += ["### Poisson and direct coding against RSC", "",
+                  "Smoothed PREDICT accuracy through rsc of SNNs of the same architecture that "
+                  "differ only in their input coding (" + ", ".join(_model_label(r) for r in group)
+                  + " against " + ", ".join(_model_label(r) for r in refs) + "), and for each "
+                  "non-gaussian coding the RSC sigma whose accuracy is closest (in points).", "",
+                  "| condition | " + " | ".join(_model_label(r) for r in group + refs) + " | "
+                  + " | ".join(f"{_model_label(r)} closest to" for r in group) + " |",
+                  "|---|" + "---:|" * (len(group) + len(refs)) + "---|" * len(group)]
+        for key, label in conds:
+            vals = [_attacked_acc(r, key) for r in group + refs]
+            if all(v is None for v in vals):
+                continue
+            near = []
+            for r in group:
+                v = _attacked_acc(r, key)
+                cand = [(abs(_attacked_acc(q, key) - v), q) for q in refs
+                        if v is not None and _attacked_acc(q, key) is not None]
+                if not cand:
+                    near.append("-")
+                    continue
+                d, q = min(cand, key=lambda t: t[0])
+                near.append(f"sigma={q['sigma']:g} ({100 * (v - _attacked_acc(q, key)):+.1f})")
+            lines.append(f"| {label} | " + " | ".join(_pct(v) for v in vals) + " | "
+                         + " | ".join(near) + " |")
+        lines.append("")
+    return lines
+
+
+def distillation_markdown(results: Sequence[dict], attacks: Sequence[Attack],
+                          radii=DEFAULT_RADII) -> list[str]:
+    """Each distilled SNN (its checkpoint names a teacher) against the SNN of the same
+    architecture, coding and sigma without one: differences in points."""
+    pairs = []
+    for r in results:
+        if r["kind"] != "snn" or not r.get("teacher"):
+            continue
+        base = [q for q in results if q["kind"] == "snn" and not q.get("teacher")
+                and q.get("arch") == r.get("arch") and q.get("coding") == r.get("coding")
+                and abs(q["sigma"] - r["sigma"]) < 1e-9]
+        if base:
+            pairs.append((r, base[0]))
+    if not pairs:
+        return []
+    cols = ([("base, no noise", lambda r: r.get("clean_no_noise")),
+             ("smoothed (PREDICT)", lambda r: _attacked_acc(r, None))]
+            + [(f"cert. r={v:g}", lambda r, v=v: _cert_at(r["certified"], v)
+                if r.get("certified") else None) for v in radii if v > 0]
+            + [(a.label, lambda r, k=a.key: _attacked_acc(r, k)) for a in attacks])
+    lines = ["### Distilled against not distilled", "",
+             "Each SNN trained with `--teacher` against the SNN of the same architecture, coding "
+             "and sigma trained without one: the distilled model's accuracy and, in brackets, its "
+             "difference in points (certified accuracy over the images both have).", "",
+             "| model | against | " + " | ".join(c for c, _ in cols) + " |",
+             "|---|---|" + "---:|" * len(cols)]
+    for r, q in pairs:
+        cells = []
+        for name, f in cols:
+            if name.startswith("cert.") and r.get("certified") and q.get("certified"):
+                k = min(r["certified"]["count"], q["certified"]["count"])
+                v = float(name.split("=")[1])
+                a, b = (_certified_rows(c["predict"][:k], c["labels"][:k], c["radius"][:k],
+                                        [v])[0] for c in (r["certified"], q["certified"]))
+            else:
+                a, b = f(r), f(q)
+            cells.append("-" if a is None or b is None else f"{_pct(a)} ({100 * (a - b):+.1f})")
+        lines.append(f"| {_model_label(r)} | {_model_label(q)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 def _cert_at(cert: dict, r: float) -> float:
@@ -556,18 +751,17 @@ def certified_plot(results: Sequence[dict], path: str | os.PathLike) -> None:
     from .model import Certificate
     from .plot import certified_accuracy_plot
     data = {}
-    for r in results:
-        c = r.get("certified")
-        if r["kind"] != "snn" or not c:
-            continue
+    certified = [r for r in results if r["kind"] in ("snn", "rs-ann") and r.get("certified")]
+    for r in certified:
+        c = r["certified"]
         certs = [Certificate(p, p, 0, c["n"], 0.0, rad) for p, rad in zip(c["predict"], c["radius"])]
-        data[f"sigma={r['sigma']:g} ({c['count']} images, n={c['n']:,})"] = (certs, c["labels"])
+        data[f"{_model_label(r)}, sigma={r['sigma']:g} ({c['count']} images, n={c['n']:,})"] = \
+            (certs, c["labels"])
     if not data:
         raise ValueError("no certified results to plot")
-    top = max(r["sigma_eff"] * _phi_inv(0.001 ** (1 / r["certified"]["n"]))
-              for r in results if r["kind"] == "snn" and r.get("certified")) * 1.1
+    top = max(_rmax(r, r["certified"]["n"]) for r in certified) * 1.1
     certified_accuracy_plot(data, path, max_radius=top,
-                            title="Certified accuracy (CERTIFY through rsc)")
+                            title="Certified accuracy (CERTIFY; SNNs through rsc, smoothed ANNs in torch)")
 
 
 # ---- command -----------------------------------------------------------------------------------
@@ -586,10 +780,18 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
         "",
         "Generated by `python3 -m rsc.eval` (`bindings/python/rsc/eval.py`) from "
         f"`{_rel(args.json)}`; the text after the discussion marker at the end is written by hand "
-        "and kept when the page is regenerated. Models: the three RSC-SNNs "
-        "`models/fmnist_sigma{012,025,050}.rscm` (with their PyTorch twins, the `.pt` files) and "
-        "the ANN baseline `models/fmnist_ann.pt` (same layers, ReLU, no noise; model card "
-        "`models/README.md`). Images: the first "
+        "and kept when the page is regenerated. Models (model card `models/README.md`; each row "
+        "is named by its file): the SNNs "
+        + ", ".join(f"`{_rel(r['path'])}`" for r in snns)
+        + " (each with its PyTorch twin, the `.pt` beside it)"
+        + "".join(f", the ANN baseline `{_rel(r['path'])}` (the conv net's layers with ReLU, "
+                  "no noise)" for r in results if r["kind"] == "ann")
+        + (", the randomized-smoothing ANNs " + ", ".join(
+            f"`{_rel(r['path'])}`" for r in results if r["kind"] == "rs-ann")
+           + " (the same ANN trained on x + sigma * eps, Cohen et al.'s recipe, certified in "
+             "PyTorch by `rsc.smoothed_ann` with rsc's statistics)"
+           if any(r["kind"] == "rs-ann" for r in results) else "")
+        + ". Images: the first "
         f"{results[0]['count'] if results else 0} of the shipped Fashion-MNIST test subset "
         "(`models/data/`).",
         "",
@@ -604,9 +806,18 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
         "per-image TSVs in `docs/results/` (the images certified so far: the column \"cert. "
         "images\"); radius in L2, pixel space. † marks radii above the largest certifiable with "
         "that n (0% by construction).",
+        "- **Codings** (column \"coding\"): `gaussian` draws x + sigma * eps fresh at each of "
+        "the T steps (RSC; radius scale sigma / sqrt(T)), `gaussian-shared` one draw for all T "
+        "steps (radius scale sigma), `poisson` spikes 1[U_t < x] fresh at each step, `direct` x "
+        "at every step (no noise: PREDICT's votes are all one class). \"teacher\": trained with "
+        "`rsc.train --teacher` (logit distillation from that ANN). Only the gaussian codings "
+        "have a certified radius. The smoothed ANNs' \"base, under noise\" is the fraction of "
+        "single noisy passes (8 per image, torch) that are correct.",
         f"- **Attacks** on the PyTorch twin (float32, the same int8-rounded weights as the "
         f".rscm), surrogate gradients (atan) through the spikes, EOT over {args.eot} draws of the "
-        f"coding noise per gradient (each draw: T fresh gaussian inputs). FGSM: one step of size "
+        f"coding noise per gradient (each draw: T fresh inputs of the coding). Through Poisson "
+        "coding the gradient is that of the spikes' expectation, d E[1[U < x]] / dx = 1 "
+        "(straight through; the draw itself has none). FGSM: one step of size "
         f"eps. PGD: random start, {args.pgd_steps} steps of size {args.pgd_step_scale:g} * eps / "
         f"{args.pgd_steps}, projection onto the eps ball and [0, 1]. Attack seed {args.seed}. "
         "The ANN is attacked the same way (its EOT is a single pass: it has no noise).",
@@ -660,6 +871,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="*", default=[str(m) for m in DEFAULT_SNNS],
                    help=".rscm files; each one's PyTorch twin is the .pt next to it")
     p.add_argument("--ann", default=str(DEFAULT_ANN), help="ANN checkpoint ('' to skip)")
+    p.add_argument("--rs-anns", nargs="*", default=[],
+                   help="randomized-smoothing ANN checkpoints (rsc.train --ann --sigma S): "
+                        "certified accuracy from rsc.smoothed_ann's TSVs in --results-dir")
     p.add_argument("--images", default=str(DEFAULT_IMAGES))
     p.add_argument("--labels", default=str(DEFAULT_LABELS))
     p.add_argument("--count", type=int, default=500, help="the first N test images")
@@ -701,7 +915,7 @@ def main(argv=None) -> int:
                 (args.eot >= 1, f"--eot must be >= 1, got {args.eot}"),
                 (args.batch >= 1, f"--batch must be >= 1, got {args.batch}"),
                 *smoothing(args, "predict_n"),
-                *files(args.images, args.labels, args.ann, *args.models)])
+                *files(args.images, args.labels, args.ann, *args.models, *args.rs_anns)])
     args.cmdline = list(argv if argv is not None else sys.argv[1:])
     if not args.json:
         args.json = str(Path(args.md).with_suffix(".json")) if args.md else "rsc_eval.json"
@@ -742,6 +956,12 @@ def main(argv=None) -> int:
                                     certify_n=args.certify_n, certify_count=args.certify_count,
                                     threads=args.threads, batch=args.batch, cache=cache,
                                     save=save, log=log, compute=compute))
+    for cpath in args.rs_anns:
+        cache = store.setdefault(_rel(Path(cpath).resolve()), {})
+        results.append(evaluate_rs_ann(cpath, x, y, radii=args.radii, results_dir=args.results_dir,
+                                       certify_n=args.certify_n,
+                                       certify_count=args.certify_count, seed=args.seed,
+                                       cache=cache, save=save, log=log, compute=compute))
     if args.ann:
         results.append(ann)
     save()

@@ -241,6 +241,21 @@ def multistep(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return y.reshape((t, b) + tuple(y.shape[1:]))
 
 
+class _PoissonDraw(torch.autograd.Function):
+    """`1[u < x]` forward; backward the gradient of its expectation, d E[1[U < x]] / dx = 1 on
+    [0, 1] (straight through). The draw itself has zero gradient almost everywhere, so without
+    this an attack on a Poisson-coded SNN would see no gradient and look robust: gradient
+    masking, not robustness."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return (u < x).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad, None
+
+
 class RSCCoding(nn.Module):
     """Images x (B, C, H, W) in [0, 1] -> per-step inputs u (T, B, C, H, W) per the coding.
 
@@ -269,7 +284,7 @@ class RSCCoding(nn.Module):
             return (x + self.sigma * eps).unsqueeze(0).expand(shape)
         if self.coding == "poisson":
             u = torch.rand(shape, generator=generator, dtype=x.dtype, device=x.device)
-            return (u < x.unsqueeze(0)).to(x.dtype)
+            return _PoissonDraw.apply(x.unsqueeze(0).expand(shape), u)
         return x.unsqueeze(0).expand(shape)
 
     def extra_repr(self) -> str:

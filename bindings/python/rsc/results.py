@@ -131,11 +131,14 @@ def _run_model(path: Path, x: np.ndarray, y: np.ndarray, args, out_dir: Path, lo
 
     # CERTIFY
     kc = min(args.certify_count if args.certify_count is not None else k, len(x))
-    if not args.skip_certify:
+    radius = info.coding.startswith("gaussian")  # poisson and direct coding certify no radius
+    if not radius and not (args.skip_certify and not args.sequential):
+        log(f"{stem}: {info.coding} coding has no certified radius: PREDICT only")
+    if not args.skip_certify and radius:
         _certify_images(m, stem, x, y, kc, args, out_dir / f"{stem}_certify_n{args.n}.tsv", None,
                         log)
     # Sequential CERTIFY at RADII (--sequential; the n_max cap is --n)
-    if args.sequential:
+    if args.sequential and radius:
         _certify_images(m, stem, x, y, kc, args, out_dir / f"{stem}_sequential_nmax{args.n}.tsv",
                         RADII, log)
     res["sequential"] = {}
@@ -235,31 +238,39 @@ def _markdown(results: list[dict], args, cpu: str, started: str) -> str:
         f"noise seed {args.seed}, image i on noise stream i (as `rsc-cli`).",
         "",
         "The certificate is Cohen et al.'s: radius `sigma_eff * PhiInv(pA)`, with `sigma_eff = "
-        "sigma / sqrt(T)` because the models draw fresh gaussian noise at each of their T = 4 "
-        "steps (`docs/format.md`). With n passes and alpha = 0.001 the largest certifiable radius "
+        "sigma / sqrt(T)` for the models that draw fresh gaussian noise at each of their T = 4 "
+        "steps (coding `gaussian`) and `sigma` for those that draw it once per pass "
+        "(`gaussian-shared`; `docs/format.md`). Models of other codings (`poisson`, `direct`) "
+        "have PREDICT rows only. With n passes and alpha = 0.001 the largest certifiable radius "
         "(all n votes for one class, pA = 0.001^(1/n)) is "
         f"`{_phi_inv(0.001 ** (1 / 100000)):.2f} * sigma_eff` at n = 100,000 and "
         f"`{_phi_inv(0.001 ** (1 / 10000)):.2f} * sigma_eff` at n = 10,000:",
         "",
-        "| sigma | sigma_eff | largest radius, n = 100,000 | n = 10,000 |",
-        "|---:|---:|---:|---:|",
+        "| coding | sigma | sigma_eff | largest radius, n = 100,000 | n = 10,000 |",
+        "|---|---:|---:|---:|---:|",
     ]
+    seen = set()
     for r in results:
         se = r["info"].sigma_eff
-        lines.append(f"| {sig(r):.2f} | {se:.3f} | {se * _phi_inv(0.001 ** (1 / 100000)):.3f} | "
+        if not r["info"].coding.startswith("gaussian") or (r["info"].coding, sig(r)) in seen:
+            continue
+        seen.add((r["info"].coding, sig(r)))
+        lines.append(f"| {r['info'].coding} | {sig(r):.2f} | {se:.3f} | "
+                     f"{se * _phi_inv(0.001 ** (1 / 100000)):.3f} | "
                      f"{se * _phi_inv(0.001 ** (1 / 10000)):.3f} |")
     lines += [
         "",
         "## Accuracy (base SNN and smoothed PREDICT)",
         "",
-        "| model | sigma | images | base SNN, no noise | base SNN under noise | PREDICT accuracy | "
-        "PREDICT abstain | PREDICT n | time / image |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | coding | sigma | images | base SNN, no noise | base SNN under noise | "
+        "PREDICT accuracy | PREDICT abstain | PREDICT n | time / image |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         p = r.get("predict")
         if p:
-            lines.append(f"| {name(r)} | {sig(r):.2f} | {p['count']} | {_fmt_pct(r['clean_acc'])}% | "
+            lines.append(f"| {name(r)} | {r['info'].coding} | {sig(r):.2f} | {p['count']} | "
+                         f"{_fmt_pct(r['clean_acc'])}% | "
                          f"{_fmt_pct(p['base_noisy'])}% | {_fmt_pct(p['acc'])}% | "
                          f"{_fmt_pct(p['abstain'])}% | {p['n']} | {p['time']:.2f} s |")
     lines += [

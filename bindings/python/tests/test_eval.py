@@ -229,7 +229,7 @@ def test_evaluate_snn_ann_and_cache(snn_files, librsc, tmp_path):
     a = ev.evaluate_ann(ann_ck, x, y, atts)
     assert a["kind"] == "ann" and set(a["attacks"]) == {k.key for k in atts}
     md = ev.markdown([r, a], atts + [ev.Attack("fgsm", "l2", 0.3)], radii=(0.0, 0.1))
-    assert "| SNN sigma=0.25 | 6 |" in md and "| ANN (ReLU) | 6 |" in md
+    assert "| tiny | gaussian | 0.25 | 6 |" in md and "| ann (ANN) | none (ReLU) | 0 | 6 |" in md
     assert "FGSM-Linf eps=0.1" in md and "not run" in md
 
 
@@ -262,7 +262,7 @@ def test_command_writes_page_and_keeps_discussion(snn_files, librsc, tmp_path):
             "--results-dir", str(tmp_path), "--md", str(md), "--quiet"]
     assert ev.main(argv) == 0
     text = md.read_text()
-    assert "| SNN sigma=0.25 | 5 |" in text and "PGD-L2 eps=0.5" in text
+    assert "| tiny | gaussian | 0.25 | 5 |" in text and "PGD-L2 eps=0.5" in text
     assert text.rstrip().endswith(ev.DISCUSSION_MARKER)
     store = json.loads((tmp_path / "page.json").read_text())
     assert len(store) == 2
@@ -274,6 +274,111 @@ def test_command_writes_page_and_keeps_discussion(snn_files, librsc, tmp_path):
     assert json.loads((tmp_path / "page.json").read_text()) == store
 
 
+def _tiny_file(tmp_path, coding, sigma=0.0, name="p"):
+    """A tiny SNN of the given coding as (rscm, checkpoint), int8 weights."""
+    from rsc.convert import torch as ct
+    x, y = _data(256)
+    torch.manual_seed(1)
+    net = rnn.RSCNet(input_shape=(1, 8, 8), channels=(4, 8), hidden=16, num_classes=2,
+                     time_steps=2, coding=coding, sigma=sigma, batch_norm=False, name=name)
+    net = _fit(net, x, y, steps=60)
+    rnn.quantize_weights(net)
+    rnn.quantize_weights(net, enable=False)
+    model, _ = ct.convert_module(net)
+    ct.write(model, tmp_path / f"{name}.rscm")
+    torch.save(dict(config=net.config, state_dict=net.state_dict()), tmp_path / f"{name}.pt")
+    return tmp_path / f"{name}.rscm", tmp_path / f"{name}.pt"
+
+
+def test_poisson_snn_is_attacked_through_its_coding(librsc, tmp_path):
+    """A Poisson-coded SNN: its attacks see the gradient of the spikes' expectation (without it
+    FGSM would not move a pixel and the model would look robust), and no CERTIFY is attempted
+    (it has no radius)."""
+    rscm, ck = _tiny_file(tmp_path, "poisson")
+    x, y = _data(6, seed=9)
+    r = ev.evaluate_snn(rscm, x, y, [ev.Attack("fgsm", "linf", 0.1)], checkpoint=ck,
+                        predict_n=30, eot=2, results_dir=tmp_path, certify_n=100,
+                        certify_count=3, batch=6)
+    assert r["coding"] == "poisson" and r["certified"] is None and r["teacher"] == ""
+    assert r["attacks"]["fgsm-linf-0.1"]["max_linf"] == pytest.approx(0.1, abs=1e-6)
+    net = ev.load_net(ck)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    torch.nn.functional.cross_entropy(net(xt), torch.from_numpy(y)).backward()
+    assert float(xt.grad.abs().sum()) > 0
+
+
+def test_smoothed_ann_rows(tmp_path):
+    """evaluate_rs_ann: certified accuracy computed, or read from rsc.smoothed_ann's TSV (the
+    same numbers); its rows in the tables and the certified plot; an ANN without training noise
+    is refused."""
+    from rsc import smoothed_ann as sa
+    x, y = _data(64)
+    net = _fit(_tiny("relu"), x, y, steps=100)
+    ck = tmp_path / "rsann.pt"
+    torch.save(dict(config=net.config, state_dict=net.state_dict(),
+                    train=dict(ann=True, sigma=0.25)), ck)
+    x, y = _data(5, seed=10)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    radii = (0.0, 0.1, 0.5)
+    computed = ev.evaluate_rs_ann(ck, x, y, radii=radii, results_dir=tmp_path, certify_n=200,
+                                  certify_count=5)
+    assert computed["kind"] == "rs-ann" and computed["sigma_eff"] == 0.25
+    assert computed["certified"]["source"] == "computed" and computed["certified"]["count"] == 5
+    assert 0.5 <= computed["clean"]["base_noisy"] <= 1 and computed["clean_no_noise"] == 1.0
+    assert sa.main([str(ck), "--images", str(tmp_path / "x.npy"), "--labels",
+                    str(tmp_path / "y.npy"), "--count", "5", "--n", "200",
+                    "--out", str(tmp_path / "rsann_certify_n200.tsv")]) == 0
+    read = ev.evaluate_rs_ann(ck, x, y, radii=radii, results_dir=tmp_path)
+    assert read["certified"]["source"].endswith("rsann_certify_n200.tsv")
+    assert read["certified"]["acc"] == computed["certified"]["acc"]
+    assert read["certified"]["predict"] == computed["certified"]["predict"]
+    md = ev.markdown([read], [ev.Attack("fgsm", "linf", 0.1)], radii=radii)
+    assert "| rsann (smoothed ANN) | gaussian, 1 draw (ReLU) | 0.25 | 5 |" in md
+    assert "not attacked" in md and "rsann (smoothed ANN) |" not in md.split("Accuracy under")[1]
+    plain = tmp_path / "ann.pt"
+    torch.save(dict(config=net.config, state_dict=net.state_dict(), train=dict(ann=True)), plain)
+    with pytest.raises(ValueError, match="no training noise"):
+        ev.evaluate_rs_ann(plain, x, y)
+    pytest.importorskip("matplotlib", reason="matplotlib not installed (extra `plot`)")
+    ev.certified_plot([read], tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _row(stem, coding, sigma, clean, attacked, teacher="", cert=None, arch=(1, 6, [1, 8, 8])):
+    """A result dict as evaluate_snn returns it, for the comparison tables."""
+    return dict(kind="snn", path=f"/m/{stem}.rscm", sigma=sigma, sigma_eff=sigma / 2, count=4,
+                coding=coding, arch=list(arch), teacher=teacher, clean_no_noise=clean,
+                clean=dict(acc=clean, abstain=0.0, base_noisy=clean), certified=cert,
+                attacks={k: dict(acc=v, abstain=0.0, base_noisy=v, torch_acc=v)
+                         for k, v in attacked.items()})
+
+
+def test_coding_and_distillation_tables():
+    """Poisson against RSC names the RSC sigma of the closest accuracy per condition, only
+    among plain per-step gaussian SNNs of the same architecture; each distilled SNN is compared
+    with its undistilled twin, certified accuracy over the images both have."""
+    a = ev.Attack("pgd", "l2", 1.0, steps=2)
+    cert = lambda pred, rad: dict(count=len(pred), n=1000, radii=[0.0, 0.25], acc=[0, 0],
+                                  labels=[1] * len(pred), predict=pred, radius=rad)
+    rs = [_row("rsc012", "gaussian", 0.12, 0.90, {a.key: 0.20}),
+          _row("rsc025", "gaussian", 0.25, 0.88, {a.key: 0.40}, cert=cert([1, 1, 1, 0], [.3, .3, .1, 0])),
+          _row("rsc050", "gaussian", 0.50, 0.85, {a.key: 0.60}),
+          _row("poisson", "poisson", 0.0, 0.89, {a.key: 0.35}),
+          _row("direct", "direct", 0.0, 0.91, {a.key: 0.05}),
+          _row("distilled", "gaussian", 0.25, 0.90, {a.key: 0.45}, teacher="/m/ann.pt",
+               cert=cert([1, 1, 0], [.3, .2, 0])),
+          _row("shared", "gaussian-shared", 0.25, 0.80, {a.key: 0.9}),
+          _row("other_arch", "gaussian", 0.25, 0.89, {a.key: 0.35}, arch=(2, 9, [1, 8, 8]))]
+    md = ev.markdown(rs, [a], radii=(0.0, 0.25))
+    part = md.split("### Poisson and direct coding against RSC")[1].split("###")[0]
+    assert "against rsc012, rsc025, rsc050)" in part and "other_arch" not in part
+    assert "| clean | 89.0% | 91.0% | 90.0% | 88.0% | 85.0% | sigma=0.12 (-1.0) | sigma=0.12 (+1.0) |" in part
+    assert "| PGD-L2 eps=1 | 35.0% | 5.0% | 20.0% | 40.0% | 60.0% | sigma=0.25 (-5.0) | sigma=0.12 (-15.0) |" in part
+    dist = md.split("### Distilled against not distilled")[1]
+    # r=0.25 over the 3 images both have: distilled 1 of 3 (radius .3; .2 < .25), plain 2 of 3
+    assert "| distilled | rsc025 | 90.0% (+2.0) | 90.0% (+2.0) | 33.3% (-33.3) | 45.0% (+5.0) |" in dist
+    assert "shared |" not in dist
 def test_train_ann_option(tmp_path):
     """rsc.train --ann: the same script trains the ReLU twin (no noise, T = 1, no .rscm)."""
     import gzip

@@ -81,6 +81,14 @@ def test_coding():
     p = rnn.RSCCoding(50, "poisson")(x, generator=g)
     assert set(p.unique().tolist()) <= {0.0, 1.0}
     assert torch.allclose(p.mean(0), x, atol=0.25)
+    # Its gradient is that of the expectation (straight through), so attacks see one; the values
+    # are the same draws as without gradient.
+    xg = x.clone().requires_grad_(True)
+    g2 = torch.Generator().manual_seed(5)
+    pg = rnn.RSCCoding(50, "poisson")(xg, generator=g2)
+    assert torch.equal(pg.detach(), rnn.RSCCoding(50, "poisson")(x, generator=g2.manual_seed(5)))
+    (pg * torch.arange(50, dtype=x.dtype).view(50, 1, 1, 1, 1)).sum().backward()
+    assert torch.allclose(xg.grad, torch.full_like(x, 49 * 50 / 2))
     with pytest.raises(ValueError):
         rnn.RSCCoding(4, "gaussian", 0.0)
 

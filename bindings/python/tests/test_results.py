@@ -197,3 +197,27 @@ def test_against_the_model_fine_tuned_from(tmp_path, librsc):
     assert (f"| fmnist_demo | PREDICT n = 50 | 5 | accuracy {100 * acc:.1f}% ({100 * (acc - before):+.1f}),"
             in md)
     assert "| fmnist_demo | CERTIFY n = 1,000 | 4 | r = 0: " in md and "(+0.0)" in md
+
+
+def test_codings_without_radius_get_predict_rows_only(tmp_path, librsc):
+    """A Poisson-coded model: PREDICT rows, no CERTIFY or sequential run (it has no radius), and
+    no row in the radius table; its coding is in the accuracy table."""
+    from rsc import format as F
+    m = F.read_model(MODEL)
+    m.coding, m.sigma, m.name = "poisson", 0.0, "demo-poisson"
+    F.write_model(m, tmp_path / "demo_poisson.rscm")
+    argv = ["--models", str(tmp_path / "demo_poisson.rscm"), str(MODEL), "--images", str(IMAGES),
+            "--labels", str(LABELS), "--count", "3", "--certify-count", "2", "--n", "200",
+            "--n0", "20", "--predict-n", "40", "--threads", "1", "--out-dir", str(tmp_path),
+            "--md", str(tmp_path / "results.md"), "--quiet", "--sequential"]
+    assert R.main(argv) == 0
+    md = (tmp_path / "results.md").read_text()
+    assert len(_rows(tmp_path / "demo_poisson_predict_n40.tsv")) == 3
+    assert not list(tmp_path.glob("demo_poisson_certify_*")) + list(
+        tmp_path.glob("demo_poisson_sequential_*"))
+    assert len(_rows(tmp_path / "fmnist_demo_certify_n200.tsv")) == 2
+    assert re.search(r"\| demo_poisson \| poisson \| 0\.00 \| 3 \|", md)
+    radius_table = md.split("## Accuracy")[0]
+    assert "| gaussian | 0.25 | 0.125 |" in radius_table and "poisson | 0.00" not in radius_table
+    assert not any(line.startswith("| demo_poisson |") and "200" in line
+                   for line in md.split("## Certified accuracy")[1].splitlines())
