@@ -865,6 +865,25 @@ def _rel_to(p, base: Path) -> str:
     return os.path.relpath(Path(p).resolve(), base.resolve())
 
 
+def _model_cache(store: dict, path, *more, log=lambda s: None) -> dict:
+    """The cached parts of the model at `path` (a key of `store`), started afresh when its file,
+    or one of `more` (its twin), is not the one they were computed from (a retrained model
+    under the same name)."""
+    import hashlib
+    h = hashlib.sha256()
+    for f in (path, *more):
+        if Path(f).exists():
+            h.update(Path(f).read_bytes())
+    key = _rel(Path(path).resolve())
+    cache = store.setdefault(key, {})
+    if cache.get("sha256") != h.hexdigest():
+        if cache:
+            log(f"{key}: the file changed since its cached results: computing them again")
+        cache.clear()
+        cache["sha256"] = h.hexdigest()
+    return cache
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m rsc.eval", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -945,11 +964,11 @@ def main(argv=None) -> int:
     results = []
     compute = not args.cached_only
     if args.ann:  # first: it is cheap
-        cache = store.setdefault(_rel(Path(args.ann).resolve()), {})
+        cache = _model_cache(store, args.ann, log=log)
         ann = evaluate_ann(args.ann, x, y, attacks, seed=args.seed, batch=args.batch,
                            cache=cache, save=save, log=log, compute=compute)
     for mpath in args.models:
-        cache = store.setdefault(_rel(Path(mpath).resolve()), {})
+        cache = _model_cache(store, mpath, Path(mpath).with_suffix(".pt"), log=log)
         results.append(evaluate_snn(mpath, x, y, attacks, predict_n=args.predict_n,
                                     alpha=args.alpha, seed=args.seed, eot=args.eot,
                                     radii=args.radii, results_dir=args.results_dir,
@@ -957,7 +976,7 @@ def main(argv=None) -> int:
                                     threads=args.threads, batch=args.batch, cache=cache,
                                     save=save, log=log, compute=compute))
     for cpath in args.rs_anns:
-        cache = store.setdefault(_rel(Path(cpath).resolve()), {})
+        cache = _model_cache(store, cpath, log=log)
         results.append(evaluate_rs_ann(cpath, x, y, radii=args.radii, results_dir=args.results_dir,
                                        certify_n=args.certify_n,
                                        certify_count=args.certify_count, seed=args.seed,

@@ -415,3 +415,18 @@ def test_train_ann_option(tmp_path):
         with pytest.raises(SystemExit):
             ev.main([*bad, "--md", str(tmp_path / "t.md")])
     assert not (tmp_path / "t.md").exists()
+
+
+def test_cache_is_dropped_when_the_model_changes(tmp_path):
+    """A model retrained under the same file name (or its twin) gets its parts computed again."""
+    m, t = tmp_path / "m.rscm", tmp_path / "m.pt"
+    m.write_bytes(b"one")
+    t.write_bytes(b"twin")
+    store = {}
+    ev._model_cache(store, m, t)["predict/5"] = {"acc": 1.0}
+    assert "predict/5" in ev._model_cache(store, m, t)  # same files: kept
+    t.write_bytes(b"twin, retrained")
+    assert "predict/5" not in ev._model_cache(store, m, t)
+    ev._model_cache(store, m, t)["predict/5"] = {"acc": 0.5}
+    m.write_bytes(b"two")
+    assert list(ev._model_cache(store, m, t)) == ["sha256"]
