@@ -359,7 +359,8 @@ def _comparison_markdown(results: list[dict], args) -> list[str]:
             cells += [f"{n:,}", str(k), f"{_fmt_pct(a)}%", f"{_fmt_pct(b)}%", f"{100 * (a - b):+.1f}"]
         else:
             cells += ["-"] * 5
-        lines.append("| " + " | ".join(cells) + " |")
+        if set(cells[3:]) != {"-"}:  # no results in common (yet): no row
+            lines.append("| " + " | ".join(cells) + " |")
     if not lines:
         return []
     return [
