@@ -665,11 +665,20 @@ def distillation_markdown(results: Sequence[dict], attacks: Sequence[Attack],
             pairs.append((r, base[0]))
     if not pairs:
         return []
-    cols = ([("base, no noise", lambda r: r.get("clean_no_noise")),
-             ("smoothed (PREDICT)", lambda r: _attacked_acc(r, None))]
-            + [(f"cert. r={v:g}", lambda r, v=v: _cert_at(r["certified"], v)
-                if r.get("certified") else None) for v in radii if v > 0]
-            + [(a.label, lambda r, k=a.key: _attacked_acc(r, k)) for a in attacks])
+    def certified_pair(r, q, v):
+        """Certified accuracy at radius v of r and q over the images both have."""
+        if not (r.get("certified") and q.get("certified")):
+            return None, None
+        k = min(r["certified"]["count"], q["certified"]["count"])
+        return tuple(_certified_rows(c["predict"][:k], c["labels"][:k], c["radius"][:k], [v])[0]
+                     for c in (r["certified"], q["certified"]))
+
+    cols = ([("base, no noise", lambda r, q: (r.get("clean_no_noise"), q.get("clean_no_noise"))),
+             ("smoothed (PREDICT)", lambda r, q: (_attacked_acc(r, None), _attacked_acc(q, None)))]
+            + [(f"cert. r={v:g}", lambda r, q, v=v: certified_pair(r, q, v))
+               for v in radii if v > 0]
+            + [(a.label, lambda r, q, k=a.key: (_attacked_acc(r, k), _attacked_acc(q, k)))
+               for a in attacks])
     lines = ["### Distilled against not distilled", "",
              "Each SNN trained with `--teacher` against the SNN of the same architecture, coding "
              "and sigma trained without one: the distilled model's accuracy and, in brackets, its "
@@ -678,14 +687,8 @@ def distillation_markdown(results: Sequence[dict], attacks: Sequence[Attack],
              "|---|---|" + "---:|" * len(cols)]
     for r, q in pairs:
         cells = []
-        for name, f in cols:
-            if name.startswith("cert.") and r.get("certified") and q.get("certified"):
-                k = min(r["certified"]["count"], q["certified"]["count"])
-                v = float(name.split("=")[1])
-                a, b = (_certified_rows(c["predict"][:k], c["labels"][:k], c["radius"][:k],
-                                        [v])[0] for c in (r["certified"], q["certified"]))
-            else:
-                a, b = f(r), f(q)
+        for _, pair in cols:
+            a, b = pair(r, q)
             cells.append("-" if a is None or b is None else f"{_pct(a)} ({100 * (a - b):+.1f})")
         lines.append(f"| {_model_label(r)} | {_model_label(q)} | " + " | ".join(cells) + " |")
     lines.append("")
