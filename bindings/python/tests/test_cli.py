@@ -384,11 +384,20 @@ def test_sample_shapes_other_than_the_models_are_refused(tmp_path):
     assert "(1, 28, 28) or (784,) or (28, 28)" in out.stderr, out.stderr
 
 
-def test_profile_times_every_operation():
+@pytest.mark.parametrize("arithmetic,first", [("integer", "on the int16 input"), ("float", "on floats")])
+def test_profile_times_every_operation(arithmetic, first, tmp_path):
     """rsc-cli profile: one row per operation of the plan plus the coding, shares summing to 100%,
-    dense steps and rates for the weighted layers only; no image or no pass is a usage error."""
+    dense steps and rates for the weighted layers only, the first layer named by its arithmetic
+    (the shipped SEW-ResNet is integer; its float form is written here); no image or no pass is a
+    usage error."""
+    from rsc import format as F
     data = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
-    out = run("profile", REPO / "models" / "fmnist_sew_sigma025.rscm", data, "--n", "50", "--count", "2")
+    model = F.read_model(REPO / "models" / "fmnist_sew_sigma025.rscm")
+    assert model.arithmetic == "integer"
+    if arithmetic == "float":
+        model.arithmetic, model.input_shift, model.input_limit = "float", 0, 0
+    F.write_model(model, tmp_path / "sew.rscm")
+    out = run("profile", tmp_path / "sew.rscm", data, "--n", "50", "--count", "2")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("2 image(s) x 50 passes x T = 4, one thread:")
     rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if re.match(r"\| (\d+|-) \|", line)]
@@ -399,7 +408,7 @@ def test_profile_times_every_operation():
     for r in ops:
         weighted = "(conv2d)" in r[1] or "(linear)" in r[1]
         assert weighted == r[6].strip().endswith("GMAC/s") and weighted == bool(r[4].strip())
-    assert "node 8 (add) on spikes" in out.stdout and "node 1 (conv2d) 1->16 3x3 on floats + lif" in out.stdout
+    assert "node 8 (add) on spikes" in out.stdout and f"node 1 (conv2d) 1->16 3x3 {first} + lif" in out.stdout
     for bad in (("--count", "0"), ("--n", "0")):
         out = run("profile", REPO / "models" / "fmnist_sigma025.rscm", data, *bad)
         assert out.returncode == 2 and out.stderr.startswith("rsc-cli: ") and not out.stdout
