@@ -289,6 +289,14 @@ def certified_from_tsv(path: str | os.PathLike, radii=DEFAULT_RADII,
                 abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred, radius=rad)
 
 
+def _certified_from_results(results_dir, stem: str, radii, count: int) -> dict | None:
+    """certified_from_tsv of the `{stem}_certify_n*.tsv` in results_dir with the largest n that
+    has rows (default results_dir: docs/results), else None."""
+    tsvs = sorted(Path(results_dir or REPO / "docs" / "results").glob(f"{stem}_certify_n*.tsv"),
+                  key=lambda p: -int(p.stem.rsplit("_n", 1)[1]))
+    return next((c for c in (certified_from_tsv(t, radii, count=count) for t in tsvs) if c), None)
+
+
 def certified_accuracy_of(model, x: np.ndarray, y: np.ndarray, radii=DEFAULT_RADII,
                           n0: int = 100, n: int = 10_000, alpha: float = 0.001, seed: int = 0,
                           threads: int = 1) -> dict:
@@ -378,13 +386,7 @@ def evaluate_snn(rscm: str | os.PathLike, x: np.ndarray, y: np.ndarray, attacks:
                            log, compute)
     save()
     # Certified accuracy: rsc.results' TSVs (n = 100,000) where they exist.
-    cert = None
-    tsvs = sorted(Path(results_dir or REPO / "docs" / "results").glob(f"{rscm.stem}_certify_n*.tsv"),
-                  key=lambda p: -int(p.stem.rsplit("_n", 1)[1]))
-    for t in tsvs:
-        cert = certified_from_tsv(t, radii, count=k)
-        if cert:
-            break
+    cert = _certified_from_results(results_dir, rscm.stem, radii, k)
     if cert is None and certify_n and certify_count and m.info.coding.startswith("gaussian"):
         cert = _cached(cache, f"certify/{min(certify_count, k)}/n{certify_n}/s{seed}",
                        lambda: certified_accuracy_of(m, x[:certify_count], y[:certify_count],
@@ -481,13 +483,7 @@ def evaluate_rs_ann(checkpoint: str | os.PathLike, x: np.ndarray, y: np.ndarray,
                 compute)
     res["clean"] = dict(base_noisy=v["acc"]) if v else None
     save()
-    cert = None
-    tsvs = sorted(Path(results_dir or REPO / "docs" / "results").glob(
-        f"{checkpoint.stem}_certify_n*.tsv"), key=lambda p: -int(p.stem.rsplit("_n", 1)[1]))
-    for t in tsvs:
-        cert = certified_from_tsv(t, radii, count=k)
-        if cert:
-            break
+    cert = _certified_from_results(results_dir, checkpoint.stem, radii, k)
     if cert is None and certify_n and certify_count:
         def run():
             certs = smoothed_ann.certify_batch(net, x[:certify_count], sigma, n=certify_n,
@@ -634,16 +630,15 @@ def coding_markdown(results: Sequence[dict], attacks: Sequence[Attack]) -> list[
             vals = [_attacked_acc(r, key) for r in group + refs]
             if all(v is None for v in vals):
                 continue
+            ref_acc = [(q, _attacked_acc(q, key)) for q in refs]
+            ref_acc = [(q, a) for q, a in ref_acc if a is not None]
             near = []
-            for r in group:
-                v = _attacked_acc(r, key)
-                cand = [(abs(_attacked_acc(q, key) - v), q) for q in refs
-                        if v is not None and _attacked_acc(q, key) is not None]
-                if not cand:
+            for v in vals[:len(group)]:
+                if v is None or not ref_acc:
                     near.append("-")
                     continue
-                d, q = min(cand, key=lambda t: t[0])
-                near.append(f"sigma={q['sigma']:g} ({100 * (v - _attacked_acc(q, key)):+.1f})")
+                q, a = min(ref_acc, key=lambda t: abs(t[1] - v))
+                near.append(f"sigma={q['sigma']:g} ({100 * (v - a):+.1f})")
             lines.append(f"| {label} | " + " | ".join(_pct(v) for v in vals) + " | "
                          + " | ".join(near) + " |")
         lines.append("")
