@@ -304,13 +304,18 @@ def certified_accuracy_of(model, x: np.ndarray, y: np.ndarray, radii=DEFAULT_RAD
     t0 = time.perf_counter()
     certs = [model.certify(xi, n0=n0, n=n, alpha=alpha, seed=seed, stream=i, threads=threads)
              for i, xi in enumerate(x)]
+    return dict(_computed_certified(certs, y, radii, n), seconds=time.perf_counter() - t0)
+
+
+def _computed_certified(certs, y, radii, n: int) -> dict:
+    """The certified-accuracy record of certificates computed here (rsc's or rsc.smoothed_ann's:
+    both have .label and .radius), in certified_from_tsv's layout."""
     lab = [int(v) for v in y]
     pred = [c.label for c in certs]
     rad = [float(c.radius) for c in certs]
-    return dict(count=len(x), n=n, source="computed", radii=list(map(float, radii)),
+    return dict(count=len(certs), n=n, source="computed", radii=list(map(float, radii)),
                 acc=_certified_rows(pred, lab, rad, radii),
-                abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred, radius=rad,
-                seconds=time.perf_counter() - t0)
+                abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred, radius=rad)
 
 
 # ---- one model ---------------------------------------------------------------------------------
@@ -488,13 +493,7 @@ def evaluate_rs_ann(checkpoint: str | os.PathLike, x: np.ndarray, y: np.ndarray,
         def run():
             certs = smoothed_ann.certify_batch(net, x[:certify_count], sigma, n=certify_n,
                                                seed=seed)
-            lab = [int(v) for v in y[:certify_count]]
-            pred = [c.label for c in certs]
-            rad = [float(c.radius) for c in certs]
-            return dict(count=len(certs), n=certify_n, source="computed",
-                        radii=list(map(float, radii)), acc=_certified_rows(pred, lab, rad, radii),
-                        abstain=float(np.mean(np.array(pred) < 0)), labels=lab, predict=pred,
-                        radius=rad)
+            return _computed_certified(certs, y[:certify_count], radii, certify_n)
         cert = _cached(cache, f"certify/{min(certify_count, k)}/n{certify_n}/s{seed}", run, log,
                        compute)
         save()
