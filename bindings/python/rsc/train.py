@@ -449,13 +449,8 @@ def convert_net(net):
 
 def load_checkpoint(path):
     """The network (RSCNet or RSCResNet, eval mode) of an `rsc.train --checkpoint` file."""
-    import torch
-    from . import nn as rnn
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    net = rnn.build_net(ck["config"])
-    net.load_state_dict(ck["state_dict"])
-    net.eval()
-    return net
+    from .convert.torch import load_checkpoint as load
+    return load(path)
 
 
 def export_and_validate(net, summary: dict, x_test, y_test, args) -> dict:

@@ -187,6 +187,19 @@ def test_train_resnet_smoke(arch, tmp_path, tiny_data, librsc):
     again = tmp_path / "again.rscm"
     rf.write_model(model, again)
     assert again.read_bytes() == out.read_bytes()
+    # The converter and rsc.eval take the residual checkpoint as they take a conv net's.
+    from rsc import eval as ev
+    from rsc.convert import __main__ as convert_cli, torch as ct
+    assert convert_cli.main(["torch", str(ck), "--out", str(tmp_path / "cli.rscm")]) == 0
+    assert (tmp_path / "cli.rscm").read_bytes() == out.read_bytes()
+    renamed, _ = ct.convert_module(ct.load_checkpoint(ck), name="renamed")
+    assert renamed.name == "renamed" and renamed.nodes == model.nodes
+    with pytest.raises(ct.ConversionError, match="input_shape"):
+        ct.convert_module(net, input_shape=(1, 32, 32))
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    r = ev.evaluate_snn(out, x, np.arange(4) % 10, [ev.Attack("fgsm", "linf", 0.1)],
+                        checkpoint=ck, predict_n=20, eot=2, results_dir=tmp_path, batch=4)
+    assert r["attacks"]["fgsm-linf-0.1"]["max_linf"] <= 0.1 + 1e-6
 
 
 def test_train_resume_continues_exactly(tmp_path, tiny_data):

@@ -2,6 +2,7 @@
 
     from rsc.convert import torch as ct
     model, report = ct.convert_module(net)                  # an rsc.nn.RSCNet: all from the net
+    model, report = ct.convert_module(resnet)               # an rsc.nn.RSCResNet: a v2 graph
     model, report = ct.convert_module(seq, input_shape=(1, 28, 28), time_steps=4,
                                       coding="gaussian", sigma=0.25)   # an nn.Sequential
     ct.write(model, "net.rscm"); print(ct.format_report(report))
@@ -19,7 +20,8 @@ Supported modules, in a feed-forward chain (nested `nn.Sequential` are flattened
 | `nn.Flatten` (start_dim 1, end_dim -1) | `flatten` |
 | `nn.Identity`, `nn.Dropout` (identity at inference) | nothing |
 
-The last weighted layer must have no neuron: its T-averaged output is the logits. Anything else
+An `rsc.nn.RSCResNet` (`rsc.train --arch sew-resnet`) becomes a format v2 graph
+(`RSCResNet.to_model`). The last weighted layer must have no neuron: its T-averaged output is the logits. Anything else
 raises `ConversionError` naming the module. The conversion is exact in float64 except for the
 int8 rounding of the weights (per output channel, `rsc.format.quantize_per_channel`); the
 report gives that error per layer.
@@ -81,11 +83,27 @@ def convert_module(module, *, input_shape: Sequence[int] | None = None,
 
     An `rsc.nn.RSCNet` carries its own input shape, T, coding, sigma, class names and name
     (keyword arguments override them) and its input grid (an `integer` model when it has one);
-    any other module is taken as a chain of layers and needs input_shape, time_steps and coding
-    (and sigma for gaussian codings)."""
+    an `rsc.nn.RSCResNet` likewise, as a version 2 graph; any other module is taken as a chain of
+    layers and needs input_shape, time_steps and coding (and sigma for gaussian codings)."""
+    import dataclasses
+
     import torch.nn as nn
     from .. import nn as rnn
 
+    if isinstance(module, rnn.RSCResNet):
+        if input_shape is not None and input_shape3(input_shape, "input_shape") != module.input_shape:
+            raise ConversionError(f"input_shape {tuple(input_shape)}: an RSCResNet is built for "
+                                  f"{module.input_shape}")
+        model, floats = module.to_model(with_floats=True)
+        over = {k: v for k, v in dict(time_steps=time_steps, coding=coding, sigma=sigma,
+                                      class_names=class_names, name=name).items() if v is not None}
+        if over.get("coding") in ("direct", "poisson"):
+            over["sigma"] = 0.0
+        try:
+            model = dataclasses.replace(model, **over)
+        except (rf.FormatError, ValueError, TypeError) as e:
+            raise ConversionError(str(e)) from None
+        return model, quantization_report(model, floats)
     body = module
     arithmetic = rnn.arithmetic_fields(module)
     if isinstance(module, rnn.RSCNet):
@@ -228,15 +246,15 @@ def write(model: rf.Model, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike):
-    """An rsc.nn.RSCNet from a checkpoint written by `rsc.train --checkpoint` (eval mode). A
-    missing file is a FileNotFoundError, another file a ConversionError."""
+    """The rsc.nn.RSCNet or RSCResNet (eval mode) of a checkpoint written by `rsc.train
+    --checkpoint`. A missing file is a FileNotFoundError, another file a ConversionError."""
     import torch
     from .. import nn as rnn
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        net = rnn.RSCNet(**ck["config"])
+        net = rnn.build_net(ck["config"])
         net.load_state_dict(ck["state_dict"])
     except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError, KeyError,
             TypeError, AttributeError) as e:
