@@ -436,13 +436,8 @@ def quantization_aware_finetune(net, x_train, y_train, args, rng, gen, loss_fn=N
 
 
 def convert_net(net):
-    """(rsc.format.Model, quantization report) of a trained RSCNet (v1 layers, through
-    rsc.convert.torch) or RSCResNet (a v2 graph, `RSCResNet.to_model`)."""
-    from . import nn as rnn
-    if isinstance(net, rnn.RSCResNet):
-        from .convert import quantization_report
-        model, floats = net.to_model(with_floats=True)
-        return model, quantization_report(model, floats)
+    """(rsc.format.Model, quantization report) of a trained RSCNet (v1 layers) or RSCResNet
+    (a v2 graph), through rsc.convert.torch."""
     from .convert import torch as ctorch
     return ctorch.convert_module(net)
 

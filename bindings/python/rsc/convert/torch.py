@@ -21,10 +21,10 @@ Supported modules, in a feed-forward chain (nested `nn.Sequential` are flattened
 | `nn.Identity`, `nn.Dropout` (identity at inference) | nothing |
 
 An `rsc.nn.RSCResNet` (`rsc.train --arch sew-resnet`) becomes a format v2 graph
-(`RSCResNet.to_model`). The last weighted layer must have no neuron: its T-averaged output is the logits. Anything else
-raises `ConversionError` naming the module. The conversion is exact in float64 except for the
-int8 rounding of the weights (per output channel, `rsc.format.quantize_per_channel`); the
-report gives that error per layer.
+(`RSCResNet.to_model`). The last weighted layer must have no neuron: its T-averaged output is
+the logits. Anything else raises `ConversionError` naming the module. The conversion is exact
+in float64 except for the int8 rounding of the weights (per output channel,
+`rsc.format.quantize_per_channel`); the report gives that error per layer.
 """
 
 from __future__ import annotations
