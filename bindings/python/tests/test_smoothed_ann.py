@@ -123,6 +123,16 @@ def test_smoothed_ann_command(tmp_path, capsys):
                     "--count", "2", "--n0", "5", "--n", "20"]) == 0
     lines = capsys.readouterr().out.strip().split("\n")
     assert lines[0].startswith("idx\tlabel\tpredict\tradius") and len(lines) == 3
+    # --compile (torch.compile) is the same classifier up to float32 evaluation order: on the
+    # same noise the votes agree but for passes at a near-tie.
+    args = [str(ck), "--images", str(data / "fmnist_test_1000_images.npy"),
+            "--labels", str(data / "fmnist_test_1000_labels.npy"), "--count", "2", "--n0", "5",
+            "--n", "200", "--batch", "100"]
+    assert sa.main(args) == 0 and sa.main(args + ["--compile"]) == 0
+    out = capsys.readouterr().out.strip().split("\n")
+    plain, compiled = ([ln.split("\t") for ln in rows[1:]] for rows in (out[:3], out[3:]))
+    for a, b in zip(plain, compiled):
+        assert a[2] == b[2] and abs(int(a[7]) - int(b[7])) <= 2  # predict, count
 
 
 def test_smoothed_ann_out_resumes(tmp_path, capsys):
