@@ -58,7 +58,9 @@ __all__ = ["Attack", "parse_attacks", "base_accuracy", "smoothed_accuracy", "cer
 DISCUSSION_MARKER = "<!-- discussion -->"
 DEFAULT_SNNS = DEFAULT_MODELS  # the shipped models and images, as rsc.results finds them
 DEFAULT_ANN = REPO / "models" / "fmnist_ann.pt"
-DEFAULT_RADII = RADII
+# Cohen et al.'s randomized-smoothing ANNs (rsc.train --ann --sigma S), certified by rsc.smoothed_ann
+DEFAULT_RS_ANNS = [REPO / "models" / f"fmnist_ann_sigma{t}.pt" for t in ("012", "025", "050")]
+DEFAULT_RADII = (*RADII, 1.5)  # 1.5: within reach of one noise draw per pass at sigma 0.5
 
 
 # ---- attacks ---------------------------------------------------------------------------------
@@ -700,10 +702,41 @@ def _phi_inv(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
+# One look per model on both plots: colour by sigma (the noise), marker and line by family (what
+# else differs), so a dozen models stay apart and each comparison reads as "same colour".
+_SIGMA_COLORS = {0.12: "tab:blue", 0.25: "tab:orange", 0.5: "tab:green"}
+_FAMILY = {  # family: (marker, marker size, line style, line width, alpha)
+    "conv": ("o", 7, "-", 1.5, 1.0), "residual": ("D", 6, (0, (6, 2)), 1.5, 1.0),
+    "distilled": ("*", 10, (0, (1, 1.5)), 2.0, 1.0), "shared": ("P", 8, "-.", 1.5, 1.0),
+    "poisson": ("^", 8, "-", 1.5, 1.0), "direct": ("v", 8, "-", 1.5, 1.0),
+    "ann": ("s", 7, "-", 1.5, 1.0), "rs-ann": ("X", 8, "-", 3.5, 0.4)}
+
+
+def _family(r: dict) -> str:
+    if r["kind"] in ("ann", "rs-ann"):
+        return r["kind"]
+    if r.get("teacher"):
+        return "distilled"
+    coding = r.get("coding", "gaussian")
+    if coding != "gaussian":
+        return {"gaussian-shared": "shared"}.get(coding, coding)
+    return "residual" if (r.get("arch") or [1])[0] >= 2 else "conv"
+
+
+def _style(r: dict, cycle: Sequence[str]) -> dict:
+    """matplotlib keywords for model r: colour, marker, ms, ls, lw, alpha."""
+    fam = _family(r)
+    marker, ms, ls, lw, alpha = _FAMILY[fam]
+    color = {"ann": "k", "poisson": "tab:purple", "direct": "tab:brown"}.get(fam) or \
+        _SIGMA_COLORS.get(round(float(r.get("sigma", 0)), 2)) or \
+        cycle[int(round(float(r.get("sigma", 0)) * 100)) % len(cycle)]
+    return dict(color=color, marker=marker, ms=ms, ls=ls, lw=lw, alpha=alpha)
+
+
 def tradeoff_plot(results: Sequence[dict], attacks: Sequence[Attack], path: str | os.PathLike) -> None:
     """PNG: one panel per attack, clean accuracy (x) against accuracy under that attack (y), one
     point per model (SNN: smoothed PREDICT through rsc, filled; base SNN under noise, hollow;
-    ANN: torch, square)."""
+    ANN: torch, black square). Colour: sigma; marker: the model's family (_style)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -713,21 +746,22 @@ def tradeoff_plot(results: Sequence[dict], attacks: Sequence[Attack], path: str 
     cols = min(len(attacks), 4)
     rows = math.ceil(len(attacks) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.2 * rows), dpi=120, squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles = {}
     for ax, a in zip(axes.flat, attacks):
-        for j, r in enumerate(results):
+        for r in results:
             att = r.get("attacks", {}).get(a.key)
             if att is None or (r["kind"] == "snn" and not r.get("clean")) or \
                     r.get("clean_no_noise") is None:
                 continue
-            col = colors[j % len(colors)]
+            st = _style(r, cycle)
+            kw = dict(color=st["color"], marker=st["marker"], ms=st["ms"], ls="none")
             if r["kind"] == "ann":
-                ax.plot(r["clean_no_noise"], att["acc"], "s", color="k", ms=7, label=_model_label(r))
+                h, = ax.plot(r["clean_no_noise"], att["acc"], **kw)
             else:
-                ax.plot(r["clean"]["acc"], att["acc"], "o", color=col, ms=7,
-                        label=_model_label(r) + " smoothed")
-                ax.plot(r["clean"]["base_noisy"], att["base_noisy"], "o", mfc="none", color=col,
-                        ms=7, label=_model_label(r) + " base")
+                h, = ax.plot(r["clean"]["acc"], att["acc"], **kw)
+                ax.plot(r["clean"]["base_noisy"], att["base_noisy"], mfc="none", **kw)
+            handles.setdefault(_model_label(r), h)
         ax.set_title(a.label, fontsize=9)
         ax.set_xlabel("clean accuracy", fontsize=8)
         ax.set_ylabel("accuracy under attack", fontsize=8)
@@ -736,29 +770,37 @@ def tradeoff_plot(results: Sequence[dict], attacks: Sequence[Attack], path: str 
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(attacks):]:
         ax.axis("off")
-    h, l = axes.flat[0].get_legend_handles_labels()
-    fig.legend(h, l, loc="lower center", ncol=min(len(l), 4), fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * math.ceil(len(l) / 4), 1, 1))
+    ncol = min(len(handles), 4)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol, fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.035 * math.ceil(len(handles) / ncol) + 0.02, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
 
 def certified_plot(results: Sequence[dict], path: str | os.PathLike) -> None:
-    """PNG: certified accuracy against L2 radius, one step curve per SNN with certificates."""
+    """PNG: certified accuracy against L2 radius, one step curve per model with certificates
+    (colour: sigma; line: family, as in the trade-off plot)."""
     from .model import Certificate
     from .plot import certified_accuracy_plot
-    data = {}
+    data, styles = {}, {}
     certified = [r for r in results if r["kind"] in ("snn", "rs-ann") and r.get("certified")]
+    if not certified:
+        raise ValueError("no certified results to plot")
+    import matplotlib.pyplot as plt
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for r in certified:
         c = r["certified"]
         certs = [Certificate(p, p, 0, c["n"], 0.0, rad) for p, rad in zip(c["predict"], c["radius"])]
-        data[f"{_model_label(r)}, sigma={r['sigma']:g} ({c['count']} images, n={c['n']:,})"] = \
-            (certs, c["labels"])
-    if not data:
-        raise ValueError("no certified results to plot")
-    top = max(_rmax(r, r["certified"]["n"]) for r in certified) * 1.1
-    certified_accuracy_plot(data, path, max_radius=top,
-                            title="Certified accuracy (CERTIFY; SNNs through rsc, smoothed ANNs in torch)")
+        name = (f"{_model_label(r)}: sigma {r['sigma']:g}, scale {r['sigma_eff']:g} "
+                f"({c['count']} images, n={c['n']:,})")
+        data[name] = (certs, c["labels"])
+        st = _style(r, cycle)
+        styles[name] = dict(color=st["color"], ls=st["ls"], lw=st["lw"], alpha=st["alpha"])
+    top = max(_rmax(r, r["certified"]["n"]) for r in certified) * 1.05
+    certified_accuracy_plot(data, path, max_radius=top, styles=styles,
+                            title="Certified accuracy (CERTIFY; SNNs through rsc, smoothed ANNs "
+                                  "in torch)")
 
 
 # ---- command -----------------------------------------------------------------------------------
@@ -826,11 +868,19 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
     if plots.get("tradeoff"):
         lines += ["### Trade-off: clean accuracy against accuracy under attack", "",
                   f"![trade-off]({_rel_to(plots['tradeoff'], Path(args.md).parent)})", "",
-                  "Filled circles: the smoothed SNN (PREDICT through rsc); hollow circles: the "
-                  "base SNN under its noise (through rsc); black square: the ANN (torch).", ""]
+                  "Filled markers: the smoothed SNN (PREDICT through rsc); hollow: the base SNN "
+                  "under its noise (through rsc); black square: the ANN (torch). Colour: the "
+                  "training sigma (blue 0.12, orange 0.25, green 0.50; purple Poisson, brown "
+                  "direct coding); marker: the family (circle conv net, diamond residual net, star "
+                  "distilled, plus one noise draw per pass, triangles Poisson and direct).", ""]
     if plots.get("certified"):
         lines += ["### Certified accuracy against radius", "",
-                  f"![certified accuracy]({_rel_to(plots['certified'], Path(args.md).parent)})", ""]
+                  f"![certified accuracy]({_rel_to(plots['certified'], Path(args.md).parent)})", "",
+                  "Colour: sigma, as above; line: solid conv net, dashed residual net, dotted "
+                  "distilled, dash-dot one noise draw per pass, wide and light the smoothed ANN. "
+                  "\"scale\" is the certificate's noise scale (sigma / sqrt(T) for noise at each "
+                  "of T steps, sigma for one draw per pass): the largest certifiable radius at n is "
+                  "3.81 times it at n = 100,000 (docs/results.md).", ""]
     times = []
     for r in results:
         secs = sum(a.get("attack_seconds", 0.0) for a in r.get("attacks", {}).values())
@@ -887,7 +937,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="*", default=[str(m) for m in DEFAULT_SNNS],
                    help=".rscm files; each one's PyTorch twin is the .pt next to it")
     p.add_argument("--ann", default=str(DEFAULT_ANN), help="ANN checkpoint ('' to skip)")
-    p.add_argument("--rs-anns", nargs="*", default=[],
+    p.add_argument("--rs-anns", nargs="*", default=[str(m) for m in DEFAULT_RS_ANNS],
                    help="randomized-smoothing ANN checkpoints (rsc.train --ann --sigma S): "
                         "certified accuracy from rsc.smoothed_ann's TSVs in --results-dir")
     p.add_argument("--images", default=str(DEFAULT_IMAGES))

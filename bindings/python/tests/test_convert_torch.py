@@ -26,6 +26,8 @@ from rsc import nn as rnn  # noqa: E402
 from rsc import reference as ref  # noqa: E402
 from rsc.convert import ConversionError  # noqa: E402
 from rsc.convert import torch as ct  # noqa: E402
+from rsc.eval import DEFAULT_RS_ANNS  # noqa: E402
+from rsc.results import DEFAULT_MODELS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "models"
@@ -216,6 +218,36 @@ def test_shipped_model_torch_vs_reference_vs_runtime(librsc, tmp_path):
     assert a_ref >= 0.99 and a_rt >= 0.99, (a_ref, a_rt)
     assert (got_rt.argmax(1) == got_ref.argmax(1)).mean() >= 0.99
     assert (want.argmax(1) == y).mean() > 0.8  # a real, trained model
+
+
+SHIPPED = sorted(p.stem for p in DEFAULT_MODELS)
+
+
+@pytest.mark.parametrize("stem", SHIPPED)
+def test_every_shipped_model_is_its_checkpoint_converted(stem):
+    """Each shipped .rscm (rsc.results' and rsc.eval's defaults) is exactly the conversion of the
+    .pt beside it, so the attacked twin and the certified model are one network; its coding and
+    sigma are the ones its name says."""
+    rscm, ck = MODELS / f"{stem}.rscm", MODELS / f"{stem}.pt"
+    assert rscm.exists() and ck.exists(), f"{stem}: .rscm and .pt are shipped in models/"
+    model, report = ct.convert_module(ct.load_checkpoint(ck))
+    assert rf.read_model(rscm) == model
+    assert all(r["rel_l2_error"] < 1e-6 for r in report)  # int8-aware: on the grid
+    coding = ("poisson" if "poisson" in stem else "direct" if "direct" in stem
+              else "gaussian-shared" if "shared" in stem else "gaussian")
+    assert model.coding == coding
+    sigma = float("0." + stem.rsplit("sigma", 1)[1][1:]) if "sigma" in stem else 0.0
+    assert model.sigma == pytest.approx(sigma, abs=1e-6)
+
+
+@pytest.mark.parametrize("ck", DEFAULT_RS_ANNS, ids=lambda p: p.stem)
+def test_shipped_smoothed_anns_record_their_noise(ck):
+    from rsc import train
+    assert ck.exists(), f"{ck.name} is shipped in models/"
+    net = train.load_checkpoint(ck)
+    assert net.coding.coding == "direct" and net.time_steps == 1  # the clean ReLU net
+    entry = torch.load(ck, weights_only=True)["train"]
+    assert entry["ann"] and entry["sigma"] == pytest.approx(float("0." + ck.stem[-2:]))
 
 
 def test_cli_torch(tmp_path):

@@ -255,7 +255,8 @@ def test_command_writes_page_and_keeps_discussion(snn_files, librsc, tmp_path):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     md = tmp_path / "page.md"
-    argv = ["--models", str(rscm), "--ann", str(ann_ck), "--images", str(tmp_path / "x.npy"),
+    argv = ["--models", str(rscm), "--ann", str(ann_ck), "--rs-anns",  # none (default: the shipped)
+            "--images", str(tmp_path / "x.npy"),
             "--labels", str(tmp_path / "y.npy"), "--count", "5", "--linf-eps", "0.1",
             "--l2-eps", "0.5", "--pgd-steps", "2", "--eot", "2", "--predict-n", "30",
             "--certify-n", "100", "--certify-count", "2", "--radii", "0", "0.1",

@@ -136,12 +136,14 @@ def test_sequential_rows_and_table(tmp_path, librsc, data):
     assert _rows(tmp_path / "fmnist_demo_sequential_nmax1000.tsv") == rows
 
 
-def test_residual_against_conv_net(tmp_path, librsc):
-    """The comparison table pairs `X_sew_Y` with `X_Y` and compares them on the common images."""
+def test_variants_against_conv_net(tmp_path, librsc):
+    """The comparison table pairs `X_sew_Y`, `X_distill_Y` and `X_shared_Y` with `X_Y` and
+    compares them on the common images."""
     import shutil
     conv, sew = tmp_path / "fm_sigma025.rscm", tmp_path / "fm_sew_sigma025.rscm"
-    shutil.copy(MODEL, conv)
-    shutil.copy(MODEL, sew)
+    distill = tmp_path / "fm_distill_sigma025.rscm"
+    for m in (conv, sew, distill):
+        shutil.copy(MODEL, m)
     argv = ["--images", str(IMAGES), "--labels", str(LABELS), "--count", "6",
             "--certify-count", "4", "--n", "1000", "--n0", "20", "--predict-n", "50",
             "--threads", "1", "--out-dir", str(tmp_path), "--md", str(tmp_path / "results.md"),
@@ -156,17 +158,26 @@ def test_residual_against_conv_net(tmp_path, librsc):
     with open(p, "w") as f:
         f.write("\t".join(R.PRED_COLS) + "\n")
         f.writelines("\t".join(r[c] for c in R.PRED_COLS) + "\n" for r in rows)
-    md = (R.main(["--models", str(conv), str(sew), *argv, "--skip-predict", "--skip-certify"]),
-          (tmp_path / "results.md").read_text())[1]
-    line = next(s for s in md.splitlines() if s.startswith("| fm_sew_sigma025 | fm_sigma025 |"))
-    cells = [c.strip() for c in line.strip("|").split("|")]
+    # The distilled stand-in: PREDICT rows only (so no CERTIFY cells).
+    shutil.copy(tmp_path / "fm_sigma025_predict_n50.tsv", tmp_path / "fm_distill_sigma025_predict_n50.tsv")
+    md = (R.main(["--models", str(conv), str(sew), str(distill), *argv, "--skip-predict",
+                  "--skip-certify"]), (tmp_path / "results.md").read_text())[1]
+
+    def cells(stem):
+        section = md[md.index("## Variants against the conv net"):]
+        line = next(s for s in section.splitlines() if s.startswith(f"| {stem} |"))
+        return [c.strip() for c in line.strip("|").split("|")]
+    c = cells("fm_sew_sigma025")
     acc_conv = sum(int(r["predict"]) == int(r["label"]) for r in conv_rows) / 4
     acc_sew = sum(int(r["predict"]) == int(r["label"]) for r in rows) / 4
-    assert cells[3] == "4"
-    assert cells[4:7] == [f"{100 * acc_sew:.1f}%", f"{100 * acc_conv:.1f}%",
-                          f"{100 * (acc_sew - acc_conv):+.1f}"]
+    assert c[1:5] == [R.VARIANTS["sew"], "fm_sigma025", "0.25", "4"]
+    assert c[5] == f"{100 * acc_sew:.1f}% ({100 * (acc_sew - acc_conv):+.1f})"
     assert acc_sew < acc_conv
-    assert cells[7:9] == ["1,000", "4"] and cells[11] == "+0.0"  # same model: same certificates
+    assert c[6:8] == ["1,000", "4"] and len(c) == 8 + len(R.RADII)
+    assert all(x.endswith("(+0.0)") for x in c[8:])  # same model: same certificates
+    c = cells("fm_distill_sigma025")
+    assert c[1:3] == [R.VARIANTS["distill"], "fm_sigma025"] and c[5].endswith("(+0.0)")
+    assert c[6:] == ["-"] * (2 + len(R.RADII))
 
 
 def test_against_the_model_fine_tuned_from(tmp_path, librsc):
