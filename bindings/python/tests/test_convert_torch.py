@@ -240,10 +240,11 @@ def test_every_shipped_model_is_its_checkpoint_converted(stem):
     assert model.sigma == pytest.approx(sigma, abs=1e-6)
 
 
-@pytest.mark.parametrize("ck", DEFAULT_RS_ANNS, ids=lambda p: p.stem)
-def test_shipped_smoothed_anns_record_their_noise(ck):
+@pytest.mark.parametrize("name", [p.name for p in DEFAULT_RS_ANNS])
+def test_shipped_smoothed_anns_record_their_noise(name):
     from rsc import train
-    assert ck.exists(), f"{ck.name} is shipped in models/"
+    ck = MODELS / name  # the checkout's (rsc may run installed elsewhere)
+    assert ck.exists(), f"{name} is shipped in models/"
     net = train.load_checkpoint(ck)
     assert net.coding.coding == "direct" and net.time_steps == 1  # the clean ReLU net
     entry = torch.load(ck, weights_only=True)["train"]
