@@ -787,6 +787,8 @@ def certified_plot(results: Sequence[dict], path: str | os.PathLike) -> None:
     certified = [r for r in results if r["kind"] in ("snn", "rs-ann") and r.get("certified")]
     if not certified:
         raise ValueError("no certified results to plot")
+    import matplotlib
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for r in certified:
