@@ -883,8 +883,16 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
                   "\"scale\" is the certificate's noise scale (sigma / sqrt(T) for noise at each "
                   "of T steps, sigma for one draw per pass): the largest certifiable radius at n is "
                   "3.81 times it at n = 100,000 (docs/results.md).", ""]
-    times = []
+    times, certify_cmds = [], []
     for r in results:
+        if r["kind"] == "rs-ann":  # not attacked; certified by rsc.smoothed_ann (the command below)
+            c = r.get("certified")
+            if c and c.get("source") != "computed":
+                stem = Path(r["path"]).stem
+                certify_cmds.append(
+                    f"python3 -m rsc.smoothed_ann ../../models/{stem}.pt --count {c['count']} "
+                    f"--n {c['n']} --compile --out ../../docs/results/{stem}_certify_n{c['n']}.tsv")
+            continue
         secs = sum(a.get("attack_seconds", 0.0) for a in r.get("attacks", {}).values())
         pred = sum(a.get("seconds", 0.0) for a in r.get("attacks", {}).values())
         times.append(f"{_model_label(r)}: attacks {secs / 60:.1f} min"
@@ -898,10 +906,15 @@ def _document(results, attacks, args, plots: dict, started: str, wall: float) ->
         f"on {cpu_name()} with {os.cpu_count()} logical CPUs shared with other jobs): "
         + "; ".join(times) + ".",
         "",
+        "The models' training commands are in `models/README.md`; the SNNs' certified columns "
+        "come from `rsc.results` (`docs/results.md`, \"What was run\"), the smoothed ANNs' from "
+        "`rsc.smoothed_ann` (resumable, the counts of the table):",
+        "",
         "```sh",
         "export RSC_LIBRARY=$PWD/.build/release/librsc.so      # swift build -c release",
         "cd bindings/python",
         "python3 -m rsc.train --ann --epochs 8 --seed 0 --threads 1 --checkpoint ../../models/fmnist_ann.pt",
+        *certify_cmds,
         " ".join(["python3 -m rsc.eval"] + [a for a in args.cmdline
                                              if a not in ("--fresh", "--cached-only")]),
         "```",
@@ -1042,7 +1055,7 @@ def main(argv=None) -> int:
     plot_dir.mkdir(parents=True, exist_ok=True)
     plots = {}
     try:
-        if attacks:
+        if any(a.key in r.get("attacks", {}) for a in attacks for r in results):
             plots["tradeoff"] = plot_dir / "tradeoff.png"
             tradeoff_plot(results, attacks, plots["tradeoff"])
         if any(r.get("certified") for r in results):

@@ -337,6 +337,15 @@ def test_smoothed_ann_rows(tmp_path):
     md = ev.markdown([read], [ev.Attack("fgsm", "linf", 0.1)], radii=radii)
     assert "| rsann (smoothed ANN) | gaussian, 1 draw (ReLU) | 0.25 | 5 |" in md
     assert "not attacked" in md and "rsann (smoothed ANN) |" not in md.split("Accuracy under")[1]
+    page = tmp_path / "page.md"  # the page names the command that made the TSV, no attack time
+    assert ev.main(["--models", "--ann", "", "--rs-anns", str(ck), "--images",
+                    str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--count", "5",
+                    "--radii", "0", "0.1", "--results-dir", str(tmp_path), "--md", str(page),
+                    "--quiet"]) == 0
+    run = page.read_text().split("## What was run")[1]
+    assert ("python3 -m rsc.smoothed_ann ../../models/rsann.pt --count 5 --n 200 --compile "
+            "--out ../../docs/results/rsann_certify_n200.tsv") in run
+    assert "rsann (smoothed ANN): attacks" not in run
     plain = tmp_path / "ann.pt"
     torch.save(dict(config=net.config, state_dict=net.state_dict(), train=dict(ann=True)), plain)
     with pytest.raises(ValueError, match="no training noise"):
