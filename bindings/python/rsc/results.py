@@ -50,11 +50,13 @@ def _repo() -> Path:
 
 REPO = _repo()
 # The conv nets (format v1), the residual SEW-ResNets (format v2) and the conv nets of the
-# coding and distillation comparisons (Poisson, direct, distilled): models/README.md.
+# coding, distillation and noise-sharing comparisons (Poisson, direct, distilled, one noise draw
+# per pass): models/README.md.
 DEFAULT_MODELS = ([REPO / "models" / f"fmnist_sigma{t}.rscm" for t in ("012", "025", "050")]
                   + [REPO / "models" / f"fmnist_sew_sigma{t}.rscm" for t in ("025", "050")]
                   + [REPO / "models" / f"fmnist_{c}.rscm" for c in ("poisson", "direct")]
-                  + [REPO / "models" / f"fmnist_distill_sigma{t}.rscm" for t in ("025", "050")])
+                  + [REPO / "models" / f"fmnist_{v}_sigma{t}.rscm"
+                     for v in ("distill", "shared") for t in ("025", "050")])
 DEFAULT_IMAGES = REPO / "models" / "data" / "fmnist_test_1000_images.npy"
 DEFAULT_LABELS = REPO / "models" / "data" / "fmnist_test_1000_labels.npy"
 RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
