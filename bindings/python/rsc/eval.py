@@ -733,6 +733,11 @@ def _style(r: dict, cycle: Sequence[str]) -> dict:
     return dict(color=color, marker=marker, ms=ms, ls=ls, lw=lw, alpha=alpha)
 
 
+def _attacked(results: Sequence[dict], attacks: Sequence[Attack]) -> list[Attack]:
+    """The attacks some model of results has a result for (the trade-off plot's panels)."""
+    return [a for a in attacks if any(a.key in r.get("attacks", {}) for r in results)]
+
+
 def tradeoff_plot(results: Sequence[dict], attacks: Sequence[Attack], path: str | os.PathLike) -> None:
     """PNG: one panel per attack, clean accuracy (x) against accuracy under that attack (y), one
     point per model (SNN: smoothed PREDICT through rsc, filled; base SNN under noise, hollow;
@@ -740,7 +745,7 @@ def tradeoff_plot(results: Sequence[dict], attacks: Sequence[Attack], path: str 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    attacks = [a for a in attacks if any(a.key in r.get("attacks", {}) for r in results)]
+    attacks = _attacked(results, attacks)
     if not attacks:
         raise ValueError("no attack results to plot")
     cols = min(len(attacks), 4)
@@ -1055,7 +1060,7 @@ def main(argv=None) -> int:
     plot_dir.mkdir(parents=True, exist_ok=True)
     plots = {}
     try:
-        if any(a.key in r.get("attacks", {}) for a in attacks for r in results):
+        if _attacked(results, attacks):
             plots["tradeoff"] = plot_dir / "tradeoff.png"
             tradeoff_plot(results, attacks, plots["tradeoff"])
         if any(r.get("certified") for r in results):
